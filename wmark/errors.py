@@ -1,0 +1,55 @@
+"""One error hierarchy for wmark, mapped to the CLI's exit codes in one place."""
+
+from __future__ import annotations
+
+# Exit codes of the command-line contract (documented in the README).
+EXIT_OK = 0
+EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_OUTPUT = 4
+EXIT_MODEL = 5
+EXIT_INTERRUPTED = 130
+
+
+class WmarkError(Exception):
+    """Base of every error wmark raises on purpose; ``exit_code`` is the CLI's status."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(WmarkError):
+    """Wrong arguments or options (bad payload, out-of-range parameter)."""
+
+    exit_code = EXIT_USAGE
+
+
+class PayloadError(UsageError):
+    """A message that cannot be encoded: too long for the model, bad hex or bits."""
+
+
+class InputError(WmarkError):
+    """An input that cannot be read: missing, corrupt, unsupported or too large."""
+
+    exit_code = EXIT_INPUT
+
+
+class OutputError(WmarkError):
+    """An output that cannot be written, or would clobber a file."""
+
+    exit_code = EXIT_OUTPUT
+
+
+class ModelError(WmarkError):
+    """A model that cannot be loaded: unknown name, missing or tampered weights."""
+
+    exit_code = EXIT_MODEL
+
+
+def exit_code_for(error: BaseException) -> int:
+    """Exit status for ``error``: its own code for a WmarkError, 130 for Ctrl-C, else 1."""
+    if isinstance(error, WmarkError):
+        return error.exit_code
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_NOT_FOUND
