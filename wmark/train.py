@@ -1,0 +1,336 @@
+"""Resumable training of the model family on a folder of photos.
+
+Recipe (DESIGN.md, the anchors): message loss only, with the residual held at a fixed
+energy (PSNR) that starts loud and is lowered step by step to the model's target (a
+late strength cut, learned instead of applied); no noise for the first steps, then
+every noise's strength ramped in (StegaStamp) and sampled by a curriculum that favours
+the weakest attack; real and simulated JPEG mixed per mini-batch (MBRS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .models.network import ModelConfig, WatermarkModel
+from .noise import layers
+from .noise.mixer import NoiseMixer
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; saved in every checkpoint."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    batch_size: int = 16
+    lr: float = 5e-4
+    start_psnr: float = 30.0
+    psnr_ramp: tuple[int, int] = (1500, 15000)
+    noise_free_steps: int = 300
+    noise_ramp: tuple[int, int] = (300, 6000)
+    val_every: int = 500
+    val_images: int = 32
+    checkpoint_seconds: float = 300.0
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        values = dict(values)
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}")
+        model = ModelConfig.from_dict(values.pop("model", {}))
+        for key in ("psnr_ramp", "noise_ramp"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(model=model, **values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "default": TrainConfig(),
+    # A few-second smoke run for tests and for checking a set-up.
+    "tiny": TrainConfig(
+        model=ModelConfig(bits=16, size=64, patch=8, channels=8, encoder_blocks=1, decoder_blocks=1, psnr=30),
+        batch_size=4, start_psnr=25.0, psnr_ramp=(5, 20), noise_free_steps=5, noise_ramp=(5, 20),
+        val_every=10, val_images=2, checkpoint_seconds=3600.0,
+    ),
+}
+
+
+def _ramp(step: int, span: tuple[int, int]) -> float:
+    start, end = span
+    return float(np.clip((step - start) / max(end - start, 1), 0.0, 1.0))
+
+
+def training_psnr(cfg: TrainConfig, step: int) -> float:
+    """Residual energy (as PSNR) used at ``step``: from ``start_psnr`` to the model's."""
+    return cfg.start_psnr + (cfg.model.psnr - cfg.start_psnr) * _ramp(step, cfg.psnr_ramp)
+
+
+class PhotoCrops:
+    """Photos of a folder held in memory; random square crops resized to the working size."""
+
+    def __init__(self, folder: Path, max_side: int = 512, limit: int | None = None):
+        import cv2
+        from PIL import Image
+
+        paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+        if not paths:
+            raise FileNotFoundError(f"no photos in {folder}")
+        self.images = []
+        for path in paths:
+            with Image.open(path) as image:
+                rgb = np.asarray(image.convert("RGB"))
+            scale = max_side / max(rgb.shape[:2])
+            if scale < 1:
+                rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
+                                 interpolation=cv2.INTER_AREA)
+            self.images.append(rgb)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @staticmethod
+    def _square(rgb: np.ndarray, side: int, top: int, left: int, size: int) -> np.ndarray:
+        import cv2
+
+        patch = rgb[top:top + side, left:left + side]
+        interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        return cv2.resize(patch, (size, size), interpolation=interpolation)
+
+    def random_batch(self, count: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+        out = []
+        for index in rng.integers(len(self.images), size=count):
+            rgb = self.images[index]
+            short = min(rgb.shape[:2])
+            side = int(rng.uniform(0.6, 1.0) * short)
+            top = int(rng.integers(rgb.shape[0] - side + 1))
+            left = int(rng.integers(rgb.shape[1] - side + 1))
+            patch = self._square(rgb, side, top, left, size)
+            out.append(patch[:, ::-1] if rng.random() < 0.5 else patch)
+        return to_tensor(np.stack(out))
+
+    def centre_batch(self, count: int, size: int) -> torch.Tensor:
+        out = []
+        for rgb in self.images[:count]:
+            short = min(rgb.shape[:2])
+            top, left = (rgb.shape[0] - short) // 2, (rgb.shape[1] - short) // 2
+            out.append(self._square(rgb, short, top, left, size))
+        return to_tensor(np.stack(out))
+
+
+def to_tensor(batch: np.ndarray) -> torch.Tensor:
+    """(B,H,W,3) uint8 -> (B,3,H,W) float in [0,1]."""
+    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 255
+
+
+def _validation_attacks() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """Proxies of the 15 reference columns at the working size (the 512 px reference
+    photos are downscaled 2x before decoding, so blur sigma and noise halve)."""
+    zero = torch.zeros(1)
+    return {
+        "none": lambda x: x,
+        "jpeg90": lambda x: layers.jpeg_real(x, 90),
+        "jpeg75": lambda x: layers.jpeg_real(x, 75),
+        "jpeg50": lambda x: layers.jpeg_real(x, 50),
+        "resize0.5": lambda x: layers.resize(x, 0.5),
+        "crop80+resize": lambda x: layers.affine(x, torch.full((x.shape[0],), 0.8 ** 0.5), zero.expand(x.shape[0]),
+                                                 torch.zeros(x.shape[0], 2)),
+        "crop10edge": lambda x: layers.affine(x, torch.full((x.shape[0],), 0.8), zero.expand(x.shape[0]),
+                                              torch.zeros(x.shape[0], 2)),
+        "blur1.0": lambda x: layers.blur(x, 0.5),
+        "noise0.02": lambda x: layers.gaussian_noise(x, 0.02, torch.Generator().manual_seed(0)),
+        "bright1.3": lambda x: layers.brightness(x, 1.3),
+        "contrast1.3": lambda x: layers.contrast(x, 1.3),
+        "sat0": lambda x: layers.saturation(x, 0.0),
+        "s&p0.02": lambda x: layers.salt_pepper(x, 0.02, torch.Generator().manual_seed(0)),
+        "rot2": lambda x: layers.rotate(x, 2.0),
+        "webp75": lambda x: layers.webp(x, 75),
+    }
+
+
+@torch.no_grad()
+def validate(model: WatermarkModel, covers: torch.Tensor, bits: torch.Tensor, psnr: float) -> dict[str, float]:
+    """Bit accuracy per reference-column proxy, at the given residual energy."""
+    model.eval()
+    amplitude = 10 ** (-psnr / 20)
+    marked = layers.quantize(covers + amplitude * model.encoder(covers, bits))
+    result = {"psnr": float(-10 * torch.log10(F.mse_loss(marked, covers)))}
+    for name, attack in _validation_attacks().items():
+        logits = model.decoder(layers.quantize(attack(marked)))
+        result[name] = float(((logits > 0) == bits.bool()).float().mean())
+    model.train()
+    return result
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def export_weights(checkpoint: dict, path: Path) -> None:
+    """Write the inference weights (model config + state dict) of a training checkpoint."""
+    _save_atomic({"config": checkpoint["config"]["model"], "state_dict": checkpoint["model"]}, path)
+
+
+class Trainer:
+    """One run directory: ``checkpoint.pt`` (resumable), ``model.pt`` (weights), ``log.jsonl``."""
+
+    def __init__(self, cfg: TrainConfig, data: Path, run_dir: Path, val_data: Path | None = None,
+                 device: str = "cpu", log: Callable[[str], None] = print):
+        self.cfg, self.run_dir, self.device, self.log = cfg, Path(run_dir), torch.device(device), log
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.model = WatermarkModel(cfg.model).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.mixer = NoiseMixer(seed=cfg.seed)
+        self.step = 0
+        self.train_photos = PhotoCrops(data)
+        val = PhotoCrops(val_data or data, limit=cfg.val_images)
+        self.val_covers = val.centre_batch(cfg.val_images, cfg.model.size).to(self.device)
+        self.val_bits = torch.randint(0, 2, (len(self.val_covers), cfg.model.bits),
+                                      generator=torch.Generator().manual_seed(1234)).float().to(self.device)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def state(self) -> dict:
+        return {
+            "config": self.cfg.to_dict(), "step": self.step, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "mixer": self.mixer.state_dict(),
+            "rng": {"python": random.getstate(), "torch": torch.get_rng_state(), "numpy": self.rng.bit_generator.state},
+        }
+
+    def save(self) -> None:
+        state = self.state()
+        _save_atomic(state, self.checkpoint_path)
+        export_weights(state, self.run_dir / "model.pt")
+
+    def resume(self) -> None:
+        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.mixer.load_state_dict(state["mixer"])
+        self.step = state["step"]
+        random.setstate(state["rng"]["python"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        covers = self.train_photos.random_batch(cfg.batch_size, cfg.model.size, self.rng).to(self.device)
+        bits = torch.randint(0, 2, (cfg.batch_size, cfg.model.bits), device=self.device).float()
+        psnr = training_psnr(cfg, self.step)
+        attention = self.model.attention_mask(covers, bits) if cfg.model.attention else None
+        residual = 10 ** (-psnr / 20) * self.model.encoder(covers, bits, attention)
+        marked = layers.quantize(covers + residual)
+        if self.step < cfg.noise_free_steps:
+            chains = [["identity"]] * cfg.batch_size
+        else:
+            chains = self.mixer.sample_chains(cfg.batch_size)
+        noised = self.mixer(marked, covers, _ramp(self.step, cfg.noise_ramp), chains)
+        logits = self.model.decoder(noised)
+        loss = F.binary_cross_entropy_with_logits(logits, bits)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        accuracy = ((logits.detach() > 0) == bits.bool()).float().mean(dim=1)
+        if self.step >= cfg.noise_free_steps:
+            self.mixer.update(chains, accuracy)
+        self.step += 1
+        return {"loss": loss.item(), "acc": accuracy.mean().item(), "psnr": psnr}
+
+    def run(self, steps: int) -> None:
+        """Train until ``step == steps``; checkpoints on a timer, at the end and on a signal."""
+        stop = {"flag": False}
+
+        def request_stop(signum, frame):
+            stop["flag"] = True
+
+        old = signal.signal(signal.SIGTERM, request_stop)
+        last_save = time.monotonic()
+        window: list[dict[str, float]] = []
+        started = time.monotonic()
+        first = self.step
+        try:
+            while self.step < steps and not stop["flag"]:
+                window.append(self.train_step())
+                if self.step % 50 == 0:
+                    mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                    rate = (time.monotonic() - started) / max(self.step - first, 1)
+                    self.log(f"step {self.step} loss {mean['loss']:.4f} acc {mean['acc']:.4f} "
+                             f"psnr {mean['psnr']:.1f} {rate:.2f}s/step")
+                    window.clear()
+                if self.step % self.cfg.val_every == 0:
+                    self._validate()
+                if time.monotonic() - last_save > self.cfg.checkpoint_seconds:
+                    self.save()
+                    last_save = time.monotonic()
+        except KeyboardInterrupt:
+            self.log("interrupted: saving checkpoint")
+            self.save()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, old)
+        self.save()
+
+    def _validate(self) -> None:
+        psnr = training_psnr(self.cfg, self.step)
+        result = {"step": self.step, **validate(self.model, self.val_covers, self.val_bits, psnr),
+                  "curriculum": {k: round(v, 4) for k, v in self.mixer.accuracy.items()}}
+        with open(self.run_dir / "log.jsonl", "a") as handle:
+            handle.write(json.dumps(result) + "\n")
+        cols = " ".join(f"{k}={v:.3f}" for k, v in result.items() if k not in ("step", "curriculum", "psnr"))
+        self.log(f"val step {self.step} psnr {result['psnr']:.2f}: {cols}")
+
+
+def train(cfg: TrainConfig, data: Path, run_dir: Path, steps: int, resume: bool = False,
+          val_data: Path | None = None, device: str = "cpu", log: Callable[[str], None] = print) -> Path:
+    """Train (or resume) a run; returns the path of the exported ``model.pt``."""
+    run_dir = Path(run_dir)
+    if resume and (run_dir / "checkpoint.pt").exists():
+        saved = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+        cfg = TrainConfig.from_dict(saved["config"])
+    trainer = Trainer(cfg, data, run_dir, val_data=val_data, device=device, log=log)
+    if resume and trainer.checkpoint_path.exists():
+        trainer.resume()
+        log(f"resumed at step {trainer.step}")
+    trainer.run(steps)
+    return run_dir / "model.pt"
+
+
+if __name__ == "__main__":  # pragma: no cover - a thin entry for background runs
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train a wmark model (see also `wmark train`).")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--val-data", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=100000)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    train(PRESETS[args.preset], args.data, args.out, args.steps, args.resume, args.val_data,
+          log=lambda line: print(line, flush=True))
