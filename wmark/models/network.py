@@ -41,7 +41,7 @@ class ModelConfig:
     encoder_blocks: int = 2
     decoder_blocks: int = 3
     encoder_norm: str = "batch"
-    decoder_norm: str = "instance"
+    decoder_norm: str = "batch"
     block: str = "residual"  # "residual" | "se"
     padding: str = "zeros"  # "zeros" | "circular"
     message: str = "coding"  # "broadcast" | "coding" | "processor"

@@ -1,0 +1,59 @@
+"""Shared fixtures: a few small real photos.
+
+``tests/data/`` holds three Kodak photos (kodim01, kodim04 portrait, kodim23),
+downscaled to at most 256 px. Kodak's images are unrestricted; no other photo from
+``../shared/data`` may be copied into the repository (many are research-only).
+The arrays are read-only: an attack or a model that writes into its input fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
+KODAK = ("kodim01.png", "kodim04.png", "kodim23.png")
+
+
+def _read_only_rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        rgb = np.array(image.convert("RGB"))
+    rgb.setflags(write=False)
+    return rgb
+
+
+@pytest.fixture(scope="session")
+def kodak_paths() -> list[Path]:
+    """The three Kodak test photos (PNG, ≤ 256 px); do not write beside them."""
+    return [DATA / name for name in KODAK]
+
+
+@pytest.fixture(scope="session")
+def kodak_path(kodak_paths: list[Path]) -> Path:
+    """kodim01 (256×171, landscape, detailed texture)."""
+    return kodak_paths[0]
+
+
+@pytest.fixture(scope="session")
+def kodak_rgbs(kodak_paths: list[Path]) -> list[np.ndarray]:
+    """The three photos as read-only H×W×3 uint8 arrays (171×256, 256×171, 171×256)."""
+    return [_read_only_rgb(path) for path in kodak_paths]
+
+
+@pytest.fixture(scope="session")
+def kodak_rgb(kodak_rgbs: list[np.ndarray]) -> np.ndarray:
+    """kodim01 as a read-only 171×256×3 uint8 array."""
+    return kodak_rgbs[0]
+
+
+@pytest.fixture
+def kodak_file(tmp_path: Path, kodak_path: Path) -> Path:
+    """A fresh copy of kodim01 in ``tmp_path`` (``photo.png``), free to write beside."""
+    target = tmp_path / "photo.png"
+    shutil.copyfile(kodak_path, target)
+    return target

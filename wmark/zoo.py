@@ -1,0 +1,139 @@
+"""Packaged models: a registry of name -> weights file, full sha256 and figures.
+
+Weights are found in ``models/`` of a source checkout, or inside an installed wheel
+(``wmark/models_data``), or in ``$WMARK_MODELS_DIR``. Every load checks the full
+sha256 and uses ``torch.load(weights_only=True)`` with strict state-dict keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .models.network import WatermarkModel
+
+DEFAULT_MODEL = "default"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One packaged model."""
+
+    name: str
+    version: int
+    file: str
+    sha256: str
+    bits: int
+    size: int
+    summary: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+# Figures are measured by the command named in models/MODEL_CARD.md; never edit by hand.
+MODELS: dict[str, ZooEntry] = {}
+
+
+def register(entry: ZooEntry) -> ZooEntry:
+    MODELS[entry.name] = entry
+    return entry
+
+
+def models_dirs() -> list[Path]:
+    """Folders searched for weight files, first match wins."""
+    here = Path(__file__).resolve().parent
+    dirs = [here / "models_data", here.parent / "models"]
+    if os.environ.get("WMARK_MODELS_DIR"):
+        dirs.insert(0, Path(os.environ["WMARK_MODELS_DIR"]))
+    return dirs
+
+
+def get_entry(name: str) -> ZooEntry:
+    """Registry entry for ``name`` (``default`` is an alias); ModelError when unknown."""
+    if name == DEFAULT_MODEL and DEFAULT_MODEL not in MODELS and MODELS:
+        return next(iter(MODELS.values()))
+    try:
+        return MODELS[name]
+    except KeyError:
+        known = ", ".join(sorted(MODELS)) or "none"
+        raise ModelError(f"unknown model {name!r} (packaged: {known})") from None
+
+
+def weights_path(entry: ZooEntry) -> Path:
+    for folder in models_dirs():
+        candidate = folder / entry.file
+        if candidate.is_file():
+            return candidate
+    raise ModelError(f"weights for model {entry.name!r} not found ({entry.file})")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_weights(path: Path, sha256: str | None = None, device: str | "torch.device" = "cpu") -> "WatermarkModel":
+    """Build a model from a weights file (config + state dict), checking its sha256."""
+    import pickle
+
+    import torch
+
+    from .models.network import ModelConfig, WatermarkModel
+
+    path = Path(path)
+    if sha256 is not None:
+        try:
+            actual = sha256_of(path)
+        except OSError as error:
+            raise ModelError(f"cannot read model weights {path}: {error.strerror or error}") from None
+        if actual != sha256:
+            raise ModelError(f"model weights {path.name} fail their sha256 check (expected {sha256[:12]}…, "
+                             f"got {actual[:12]}…): the file is damaged or was tampered with")
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        config = ModelConfig.from_dict(saved["config"])
+        model = WatermarkModel(config)
+        model.load_state_dict(saved["state_dict"], strict=True)
+    except (pickle.UnpicklingError, RuntimeError, KeyError, ValueError, TypeError, EOFError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"cannot load model weights {path.name}: {first_line}") from None
+    return model.to(device).eval()
+
+
+@lru_cache(maxsize=4)
+def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> "WatermarkModel":
+    """The packaged model ``name`` on ``device``, verified and in eval mode (cached)."""
+    entry = get_entry(name)
+    return load_weights(weights_path(entry), entry.sha256, device)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> cuda, then mps, then cpu; other names are checked for availability."""
+    import torch
+
+    from .errors import UsageError
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("--device mps: no MPS device is available")
+    if device not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"unknown device {device!r} (choose auto, cpu, cuda or mps)")
+    return device
