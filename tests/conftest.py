@@ -15,6 +15,14 @@ import numpy as np
 import pytest
 
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def pytest_configure(config) -> None:
+    """One torch thread: the models here are tiny, and on a busy machine extra threads
+    spin against each other and run a hundred times slower."""
+    import torch
+
+    torch.set_num_threads(1)
 KODAK = ("kodim01.png", "kodim04.png", "kodim23.png")
 
 
@@ -57,3 +65,36 @@ def kodak_file(tmp_path: Path, kodak_path: Path) -> Path:
     target = tmp_path / "photo.png"
     shutil.copyfile(kodak_path, target)
     return target
+
+
+TINY_MODEL = dict(bits=64, size=64, patch=8, channels=8, encoder_blocks=1, decoder_blocks=1, spread=True, psnr=36)
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A tiny randomly initialised model (64 bits, 64x64 working size), in eval mode."""
+    import torch
+
+    from wmark.models.network import ModelConfig, WatermarkModel
+
+    torch.manual_seed(0)
+    return WatermarkModel(ModelConfig(**TINY_MODEL)).eval()
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path_factory, tiny_model, monkeypatch):
+    """The tiny model registered as the zoo's only model (``tiny``), weights in a temp folder."""
+    import torch
+
+    from wmark import zoo
+
+    folder = tmp_path_factory.mktemp("models")
+    path = folder / "tiny.pt"
+    torch.save({"config": tiny_model.cfg.to_dict(), "state_dict": tiny_model.state_dict()}, path)
+    entry = zoo.ZooEntry(name="tiny", version=1, file="tiny.pt", sha256=zoo.sha256_of(path), bits=64, size=64,
+                         summary="random weights, for tests")
+    monkeypatch.setenv("WMARK_MODELS_DIR", str(folder))
+    monkeypatch.setattr(zoo, "MODELS", {"tiny": entry})
+    zoo.load_model.cache_clear()
+    yield entry
+    zoo.load_model.cache_clear()

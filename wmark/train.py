@@ -33,13 +33,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 class TrainConfig:
     """Everything that decides a training run; saved in every checkpoint."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(bits=100, spread=True))
     batch_size: int = 16
     lr: float = 5e-4
-    start_psnr: float = 30.0
-    psnr_ramp: tuple[int, int] = (1500, 15000)
-    noise_free_steps: int = 300
-    noise_ramp: tuple[int, int] = (300, 6000)
+    start_psnr: float = 25.0
+    psnr_ramp: tuple[int, int] = (500, 10000)
+    noise_free_steps: int = 100
+    noise_ramp: tuple[int, int] = (100, 4000)
     val_every: int = 500
     val_images: int = 32
     checkpoint_seconds: float = 300.0

@@ -27,6 +27,9 @@ from .. import __version__
 from ..errors import EXIT_INTERRUPTED, EXIT_USAGE
 from . import attack as _attack
 from . import completions as _completions
+from . import embed as _embed
+from . import extract as _extract
+from . import models as _models
 from .common import Settings, echo_err, report_error
 
 from typer import Abort, Exit
@@ -122,7 +125,10 @@ def _root(
 
 
 # One line per command module; each module's register(app) adds its command.
+_embed.register(app)
+_extract.register(app)
 _attack.register(app)
+_models.register(app)
 _completions.register(app)
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperCommand
 
-from ..errors import EXIT_NOT_FOUND, EXIT_OK, ModelError, UsageError
+from ..errors import EXIT_NOT_FOUND, EXIT_OK, UsageError
 from .common import (BitsOption, ForceOption, HexOption, JsonOption, MessageSpec, ModelOption, MsgOption, Outcome,
                      QualityOption, check_output, message_spec, note, read_input, run_per_input)
 
@@ -166,37 +166,19 @@ def attack(
 
 
 def check_survival(image: Any, spec: MessageSpec, model: str | None) -> dict[str, Any]:
-    """Decode the attacked ``image`` and say whether ``spec``'s message survived.
+    """Decode the attacked ``image`` (a LoadedImage) and say whether ``spec``'s message survived."""
+    from .. import api
 
-    The hook for ``--check``: it calls ``wmark.api.extract`` (imported here, lazily).
-    TODO(lead): confirm against ``wmark.api.extract`` once it exists. Assumed: it takes
-    an image as :func:`wmark.imageio.read_image` returns it (a LoadedImage) and
-    ``model=NAME``, and returns the fields of ``extract --json`` (``found, message, hex,
-    bits, p_value, corrected_symbols``) as a mapping or as attributes, ``bits`` being
-    the raw bit string. ModelError (exit 5) when there is no model API in this build.
-    """
-    import importlib
-
-    try:
-        api = importlib.import_module("wmark.api")
-    except ModuleNotFoundError as error:
-        if error.name != "wmark.api":
-            raise
-        raise ModelError("--check needs a watermark model, and this build has none (no wmark.api)") from None
-    result = api.extract(image, **({"model": model} if model else {}))
-
-    def get(key: str) -> Any:
-        return result.get(key) if isinstance(result, dict) else getattr(result, key, None)
-
-    report: dict[str, Any] = {key: get(key) for key in ("found", "message", "hex", "p_value", "corrected_symbols")}
+    result = api.extract(image.rgb, model=model or "default")
+    report: dict[str, Any] = {key: value for key, value in result.to_dict().items() if key != "bits"}
     if spec.kind == "bits":
-        got, want = str(get("bits") or ""), spec.value
+        got, want = result.bit_string, spec.value
         report["bit_accuracy"] = sum(a == b for a, b in zip(got, want)) / len(want)
-        report["survived"] = got[: len(want)] == want
+        report["survived"] = got == want
     elif spec.kind == "hex":
-        report["survived"] = bool(get("found")) and str(get("hex") or "").lower() == spec.value
+        report["survived"] = result.found and result.message.hex() == spec.value
     else:
-        report["survived"] = bool(get("found")) and get("message") == spec.value
+        report["survived"] = result.found and result.message.text() == spec.value
     return report
 
 

@@ -15,6 +15,11 @@ Where each option comes from:
   after space-to-depth, circular convolutions, a strength factor on the residual.
 - StegaStamp study (``decoder_norm="instance"``): instance norm before activations.
 - TrustMark: mean-free residual, scaled by a strength factor on any image size.
+- ``spread=True``: a learnable linear block code beside the conv paths, the classic
+  spread-spectrum watermark (one p x p x 3 pattern per bit, tiled; read back by a
+  projection of the image's mean block). Encoder and decoder start matched, so bits
+  are readable from step 0 and the conv paths learn content adaptivity and robustness
+  on top of it instead of first having to agree on a code.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class ModelConfig:
     message_channels: int = 32
     diffusion: bool = False
     attention: bool = False
+    spread: bool = False
     psnr: float = 42.0  # residual energy at strength 1, as PSNR at the working size
 
     @classmethod
@@ -129,6 +135,9 @@ class Encoder(nn.Module):
             _blocks(cfg, 1, cfg.encoder_norm),
         )
         self.head = nn.Conv2d(cfg.channels + c0, c0, 1)  # MBRS: concatenate the cover, 1x1 conv
+        self.spread = nn.Linear(cfg.bits, c0, bias=False) if cfg.spread else None
+        if self.spread is not None:
+            nn.init.orthogonal_(self.spread.weight)
 
     def forward(self, cover: torch.Tensor, bits: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
         attended = cover if attention is None else cover * attention  # IGA: A (.) I_co
@@ -136,7 +145,10 @@ class Encoder(nn.Module):
         features = self.features(self.stem(blocks))
         message = self.message(bits, tuple(blocks.shape[-2:]))
         fused = self.fuse(torch.cat([features, message, blocks], dim=1))
-        residual = torch.tanh(self.to_blocks.inverse(self.head(torch.cat([fused, blocks], dim=1))))
+        out = self.head(torch.cat([fused, blocks], dim=1))
+        if self.spread is not None:
+            out = out + self.spread(bits.float() * 2 - 1)[:, :, None, None]
+        residual = torch.tanh(self.to_blocks.inverse(out))
         return unit_energy(residual)
 
 
@@ -163,15 +175,22 @@ class Decoder(nn.Module):
         else:  # HiDDeN: one channel per bit, global average pooling, linear layer
             self.to_bits = nn.Conv2d(cfg.channels, cfg.bits, 1)
             self.fc = nn.Linear(cfg.bits, cfg.bits)
+        self.despread = nn.Linear(c0, cfg.bits) if cfg.spread else None
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        features = self.features(self.stem(self.to_blocks(image * 2 - 1)))
+        blocks = self.to_blocks(image * 2 - 1)
+        features = self.features(self.stem(blocks))
         if self.cfg.diffusion:
             plane = self.to_plane(features)
             if plane.shape[-2:] != (self.cfg.grid, self.cfg.grid):
                 plane = F.interpolate(plane, size=(self.cfg.grid, self.cfg.grid), mode="bilinear", align_corners=False)
-            return self.fc(plane.flatten(1))
-        return self.fc(self.to_bits(features).mean(dim=(2, 3)))
+            logits = self.fc(plane.flatten(1))
+        else:
+            logits = self.fc(self.to_bits(features).mean(dim=(2, 3)))
+        if self.despread is not None:
+            mean_block = blocks - blocks.mean(dim=1, keepdim=True)  # drop each block's own DC
+            logits = logits + self.despread(mean_block.mean(dim=(2, 3)))
+        return logits
 
 
 class WatermarkModel(nn.Module):
@@ -182,6 +201,10 @@ class WatermarkModel(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
+        if cfg.spread:  # start with a matched code: the decoder projects on the encoder's patterns
+            with torch.no_grad():
+                self.decoder.despread.weight.copy_(self.encoder.spread.weight.t() * 8.0)
+                self.decoder.despread.bias.zero_()
 
     @property
     def amplitude(self) -> float:

@@ -1,0 +1,108 @@
+"""The library API with a tiny random model: shapes, types, PSNR, statistics, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wmark import api
+from wmark.errors import InputError, PayloadError, UsageError
+from wmark.imageio import psnr
+from wmark.payload import Message
+
+
+def test_embed_keeps_type_shape_and_reports_psnr(kodak_rgb, tiny_model):
+    result = api.embed(kodak_rgb, "hi", model=tiny_model)
+    assert isinstance(result.image, np.ndarray) and result.image.dtype == np.uint8
+    assert result.image.shape == kodak_rgb.shape
+    assert result.psnr == pytest.approx(psnr(kodak_rgb, result.image))
+    assert 30 < result.psnr < 60
+    assert result.bits.shape == (64,) and set(np.unique(result.bits)) <= {0, 1}
+
+    pil = api.embed(Image.fromarray(kodak_rgb), "hi", model=tiny_model)
+    assert isinstance(pil.image, Image.Image) and pil.image.size == (kodak_rgb.shape[1], kodak_rgb.shape[0])
+    assert np.array_equal(np.asarray(pil.image), result.image)  # deterministic
+
+
+def test_strength_trades_psnr(kodak_rgb, tiny_model):
+    weak = api.embed(kodak_rgb, "hi", model=tiny_model, strength=0.5).psnr
+    strong = api.embed(kodak_rgb, "hi", model=tiny_model, strength=2.0).psnr
+    assert weak > strong + 8  # 4x the amplitude is about 12 dB
+
+
+def test_greyscale_and_odd_sizes(tiny_model):
+    rng = np.random.default_rng(0)
+    for shape in [(40, 300), (301, 33), (97, 97, 3)]:
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        marked = api.embed(image, "x", model=tiny_model).image
+        assert marked.shape[:2] == shape[:2] and marked.shape[2] == 3
+
+
+def test_too_small_and_bad_inputs(tiny_model):
+    with pytest.raises(InputError, match="at least"):
+        api.embed(np.zeros((16, 200, 3), np.uint8), "x", model=tiny_model)
+    with pytest.raises(InputError):
+        api.extract(np.zeros((64, 64, 3), np.float32), model=tiny_model)
+    with pytest.raises(InputError):
+        api.extract("not an image", model=tiny_model)
+    with pytest.raises(UsageError):
+        api.embed(np.zeros((64, 64, 3), np.uint8), "x", model=tiny_model, strength=0)
+    with pytest.raises(UsageError):
+        api.embed(np.zeros((64, 64, 3), np.uint8), "x", model=tiny_model, method="magic")
+    with pytest.raises(PayloadError, match="at most"):
+        api.embed(np.zeros((64, 64, 3), np.uint8), "a much too long message", model=tiny_model)
+
+
+def test_extract_fields(kodak_rgb, tiny_model):
+    result = api.extract(kodak_rgb, model=tiny_model)
+    assert result.probabilities.shape == (64,)
+    assert np.all((result.probabilities >= 0) & (result.probabilities <= 1))
+    assert np.array_equal(result.bits, (result.probabilities > 0.5).astype(np.uint8))
+    assert 0 <= result.confidence <= 1 and 0 <= result.p_value <= 1
+    record = result.to_dict()
+    assert set(record) >= {"found", "message", "hex", "bits", "confidence", "p_value", "corrected_symbols", "model"}
+    assert len(record["bits"]) == 64 and set(record["bits"]) <= {"0", "1"}
+
+
+def test_binomial_tail():
+    assert api.binomial_tail(64, 0) == 1.0
+    assert api.binomial_tail(64, 64) == pytest.approx(2.0 ** -64)
+    assert api.binomial_tail(10, 6) == pytest.approx(sum(math.comb(10, i) for i in range(6, 11)) / 1024)
+
+
+def test_verify_statistics(kodak_rgb, tiny_model):
+    probabilities, _ = api.decode_probabilities(kodak_rgb, model=tiny_model)
+    result = api.verify(kodak_rgb, Message.from_bits("".join(map(str, (probabilities > 0.5).astype(int)))),
+                        model=tiny_model, fpr=1e-6)
+    # The decoder's own hard bits match all 64: p = 2**-64, a match at any sane FPR.
+    assert result.matching_bits == 64 and result.match and result.p_value == pytest.approx(2.0 ** -64)
+    flipped = "".join("1" if p <= 0.5 else "0" for p in probabilities)
+    result = api.verify(kodak_rgb, Message.from_bits(flipped), model=tiny_model)
+    assert result.matching_bits == 0 and not result.match and result.p_value == 1.0
+    with pytest.raises(UsageError):
+        api.verify(kodak_rgb, "x", model=tiny_model, fpr=0)
+
+
+def test_ismark_stays_in_budget_and_lowers_the_loss(tiny_model):
+    from wmark.ismark import NOISES, optimise
+
+    torch.manual_seed(0)
+    cover = torch.rand(1, 3, 64, 64)
+    bits = torch.randint(0, 2, (1, 64)).float()
+
+    def decoder_loss(residual: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(np.mean([torch.nn.functional.mse_loss(torch.sigmoid(tiny_model.decoder(noise(cover + residual))),
+                                                               bits) for noise in NOISES.values()]))
+
+    with torch.no_grad():
+        start = tiny_model.residual(cover, bits)
+    residual = optimise(tiny_model, cover, bits, strength=1.0, iterations=20)
+    assert residual.shape == cover.shape
+    assert residual.pow(2).mean().sqrt() <= tiny_model.amplitude * 1.001
+    assert decoder_loss(residual) < decoder_loss(start)
+    assert all(p.requires_grad for p in tiny_model.parameters())  # the model is left trainable

@@ -1,0 +1,120 @@
+"""`wmark embed / extract / verify / models` through CliRunner, with the tiny test model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from wmark.cli import app
+from wmark.errors import EXIT_INPUT, EXIT_MODEL, EXIT_NOT_FOUND, EXIT_OUTPUT, EXIT_USAGE
+
+runner = CliRunner()
+
+
+def invoke(*args: object):
+    result = runner.invoke(app, [str(arg) for arg in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def records(result) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def photos(tmp_path: Path, kodak_paths: list[Path]) -> list[Path]:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    return [Path(shutil.copy(path, folder / path.name)) for path in kodak_paths]
+
+
+def test_embed_beside_the_input(tiny_zoo, photos):
+    source = photos[0]
+    before = source.read_bytes()
+    result = invoke("embed", source, "--msg", "hi", "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    (record,) = records(result)
+    target = source.with_name("kodim01.wm.png")
+    assert record["output"] == str(target) and target.is_file()
+    assert record["model"] == "tiny" and record["psnr"] > 30 and len(record["bits"]) == 64
+    assert source.read_bytes() == before
+    with Image.open(target) as marked, Image.open(source) as original:
+        assert marked.size == original.size and marked.format == "PNG"
+    # A second run refuses to overwrite, --force replaces.
+    again = invoke("embed", source, "--msg", "hi")
+    assert again.exit_code == EXIT_OUTPUT and "already exists" in again.output
+    forced = invoke("--debug", "embed", source, "--msg", "hi", "--force")
+    assert forced.exit_code == 0, forced.output
+
+
+def test_embed_many_into_a_folder_and_extract_them(tiny_zoo, photos, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("-q", "embed", *photos, "--hex", "beef", "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in photos)
+    result = invoke("extract", out, "--json")
+    found = records(result)
+    assert len(found) == 3
+    for record in found:
+        assert set(record) >= {"path", "found", "message", "hex", "bits", "confidence", "p_value",
+                               "corrected_symbols", "model"}
+    expected = 0 if all(r["found"] for r in found) else EXIT_NOT_FOUND
+    assert result.exit_code == expected
+
+
+def test_extract_raw_and_text_modes(tiny_zoo, photos):
+    raw = invoke("extract", photos[0], "--raw")
+    assert raw.stdout.strip() and set(raw.stdout.strip()) <= {"0", "1"} and len(raw.stdout.strip()) == 64
+    plain = invoke("extract", photos[0])
+    assert plain.exit_code in (0, EXIT_NOT_FOUND)
+    if plain.exit_code == EXIT_NOT_FOUND:
+        assert "no watermark" in plain.stdout
+
+
+def test_verify_own_bits_matches_and_flipped_does_not(tiny_zoo, photos):
+    bits = invoke("extract", photos[0], "--raw").stdout.strip()
+    match = invoke("verify", photos[0], "--bits", bits, "--json")
+    assert match.exit_code == 0 and records(match)[0]["match"] is True
+    flipped = "".join("1" if b == "0" else "0" for b in bits)
+    miss = invoke("verify", photos[0], "--bits", flipped)
+    assert miss.exit_code == EXIT_NOT_FOUND and "no match" in miss.stdout
+
+
+def test_bad_input_and_options(tiny_zoo, photos, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    result = invoke("extract", broken, photos[0], "--json")
+    assert result.exit_code == EXIT_INPUT
+    lines = records(result)
+    assert "error" in lines[0] and "found" in lines[1]  # the bad file is skipped, the run goes on
+    assert invoke("embed", photos[0]).exit_code == EXIT_USAGE  # no message
+    assert invoke("embed", photos[0], "--msg", "x", "--hex", "00").exit_code == EXIT_USAGE
+    too_long = invoke("embed", photos[0], "--msg", "far too long for 64 bits")
+    assert too_long.exit_code == EXIT_USAGE and "at most" in too_long.output
+    assert invoke("embed", photos[0], "--msg", "x", "--model", "nope").exit_code == EXIT_MODEL
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tiny)
+    assert invoke("extract", tiny).exit_code == EXIT_INPUT
+
+
+def test_tampered_weights_are_refused(tiny_zoo, photos):
+    from wmark import zoo
+
+    path = zoo.weights_path(tiny_zoo)
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    result = invoke("extract", photos[0])
+    assert result.exit_code == EXIT_MODEL and "sha256" in result.output
+
+
+def test_models_lists_capacity(tiny_zoo):
+    result = invoke("models", "--json")
+    (record,) = records(result)
+    assert record["name"] == "tiny" and record["bits"] == 64 and record["max_bytes"] >= 1
+    assert record["sha256"] == tiny_zoo.sha256
+    assert "64 raw bits" in invoke("models").stdout

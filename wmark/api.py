@@ -1,0 +1,235 @@
+"""The library: ``embed``, ``extract`` and ``verify`` on photos of any size.
+
+Every model works at a fixed square resolution (DESIGN.md, "Models"). A photo of any
+size and aspect ratio is resized to it (area interpolation), the encoder's residual is
+computed there, resized back to the photo's size (bilinear) and added with a strength
+factor; extraction resizes the whole suspect photo the same way. Images whose short
+side is under :data:`MIN_SIDE` pixels are refused: too few pixels carry the mark.
+
+Inputs are PIL images or H×W×3 uint8 arrays (greyscale H×W is accepted too); ``embed``
+returns the same kind it was given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import payload
+from .errors import InputError, UsageError
+from .payload import Message
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models.network import WatermarkModel
+
+MIN_SIDE = 32
+DEFAULT_FPR = 1e-6
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """A marked image and what went into it."""
+
+    image: Any  # same type as the input: PIL image or uint8 array
+    psnr: float
+    bits: np.ndarray
+    model: str
+    strength: float
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """What the decoder read from one image."""
+
+    found: bool
+    message: Message | None
+    bits: np.ndarray  # hard decisions of the decoder, uint8 0/1
+    probabilities: np.ndarray = field(repr=False)
+    confidence: float  # mean |2p - 1| over the raw bits, 0 (noise) .. 1 (certain)
+    p_value: float  # chance that an unmarked image decodes to some message this well
+    corrected_symbols: int
+    model: str
+
+    @property
+    def text(self) -> str | None:
+        """The message as printable text when it is UTF-8, else its hex."""
+        return None if self.message is None else self.message.display()
+
+    @property
+    def bit_string(self) -> str:
+        return "".join(map(str, self.bits.tolist()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "found": self.found,
+            "message": self.text,
+            "hex": None if self.message is None else self.message.hex(),
+            "bits": self.bit_string,
+            "confidence": round(self.confidence, 4),
+            "p_value": self.p_value,
+            "corrected_symbols": self.corrected_symbols,
+            "model": self.model,
+        }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Does an image carry a given message? A decision at a false-positive rate."""
+
+    match: bool
+    matching_bits: int
+    total_bits: int
+    p_value: float  # P(an unmarked image matches this many bits or more)
+    fpr: float
+    model: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"match": self.match, "matching_bits": self.matching_bits, "total_bits": self.total_bits,
+                "p_value": self.p_value, "fpr": self.fpr, "model": self.model}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_rgb(image: Any) -> tuple[np.ndarray, str]:
+    """(H×W×3 uint8, kind) from a PIL image or an array; kind says how to give it back."""
+    if isinstance(image, np.ndarray):
+        array = image
+        if array.ndim == 2:
+            array = np.repeat(array[:, :, None], 3, axis=2)
+        if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
+            raise InputError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
+        rgb, kind = np.ascontiguousarray(array[:, :, :3]), "array"
+    else:
+        try:
+            rgb, kind = np.asarray(image.convert("RGB")), "pil"
+        except AttributeError:
+            raise InputError(f"expected a PIL image or a uint8 array, got {type(image).__name__}") from None
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        raise InputError(f"image is {rgb.shape[1]}×{rgb.shape[0]}: wmark needs at least {MIN_SIDE} px per side")
+    return rgb, kind
+
+
+def _resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    shrinking = width * height < array.shape[0] * array.shape[1]
+    return cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def _working(rgb: np.ndarray, size: int) -> "Any":
+    """The photo at the model's working size, as a 1×3×S×S float tensor in [0, 1]."""
+    import torch
+
+    small = _resize(rgb, size, size).astype(np.float32) / 255.0
+    return torch.from_numpy(small).permute(2, 0, 1)[None]
+
+
+def _model(model: "str | WatermarkModel", device: str) -> tuple["WatermarkModel", str, str]:
+    """(model in eval mode, its name, the resolved device)."""
+    from . import zoo
+
+    device = zoo.resolve_device(device)
+    if isinstance(model, str):
+        return zoo.load_model(model, device), zoo.get_entry(model).name, device
+    return model.to(device).eval(), "custom", device
+
+
+def _message_bits(message: Message | str | bytes, raw_bits: int, model_name: str) -> np.ndarray:
+    if isinstance(message, str):
+        message = Message.from_text(message)
+    elif isinstance(message, (bytes, bytearray)):
+        message = Message(kind="bytes", data=bytes(message))
+    return payload.encode(message, raw_bits, model=model_name)
+
+
+def binomial_tail(n: int, k: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, 1/2)."""
+    if k <= 0:
+        return 1.0
+    return math.fsum(math.comb(n, i) for i in range(k, n + 1)) / 2.0 ** n
+
+
+# --------------------------------------------------------------------------- API
+
+
+def embed(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
+          strength: float = 1.0, method: str = "encoder", device: str = "auto") -> EmbedResult:
+    """Mark ``image`` with ``message`` (text, bytes or a :class:`Message`).
+
+    ``method``: ``encoder`` (one network pass) or ``ismark`` (per-image optimisation
+    against the decoder, slower and more robust; :mod:`wmark.ismark`).
+    """
+    import torch
+
+    if not (0 < strength <= 10):
+        raise UsageError(f"strength must be in (0, 10] (got {strength})")
+    if method not in ("encoder", "ismark"):
+        raise UsageError(f"method must be encoder or ismark (got {method!r})")
+    rgb, kind = _as_rgb(image)
+    net, name, device = _model(model, device)
+    bits = _message_bits(message, net.cfg.bits, name)
+    cover = _working(rgb, net.cfg.size).to(device)
+    target = torch.from_numpy(bits)[None].float().to(device)
+    if method == "ismark":
+        from .ismark import optimise
+
+        residual = optimise(net, cover, target, strength)
+    else:
+        with torch.no_grad():
+            residual = strength * net.residual(cover, target)
+    residual = residual[0].permute(1, 2, 0).cpu().numpy()
+    height, width = rgb.shape[:2]
+    full = _resize(residual, width, height) * 255.0
+    marked = np.clip(np.rint(rgb + full), 0, 255).astype(np.uint8)
+    from .imageio import psnr
+
+    out: Any = marked
+    if kind == "pil":
+        from PIL import Image
+
+        out = Image.fromarray(marked, "RGB")
+    return EmbedResult(out, psnr(rgb, marked), bits, name, strength)
+
+
+def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default",
+                         device: str = "auto") -> tuple[np.ndarray, str]:
+    """The decoder's P(bit = 1) for every raw bit of ``image``, and the model name."""
+    import torch
+
+    rgb, _ = _as_rgb(image)
+    net, name, device = _model(model, device)
+    with torch.no_grad():
+        logits = net.decoder(_working(rgb, net.cfg.size).to(device))
+    return torch.sigmoid(logits[0].double()).cpu().numpy(), name
+
+
+def extract(image: Any, *, model: "str | WatermarkModel" = "default", device: str = "auto") -> ExtractResult:
+    """Read the message of ``image``; ``found`` is False when none decodes."""
+    probabilities, name = decode_probabilities(image, model=model, device=device)
+    decoded = payload.decode(probabilities)
+    cap = payload.capacity(probabilities.size)
+    if decoded.found:
+        # Union bound over every codeword the decoder could have landed on.
+        errors = decoded.bit_errors or 0
+        p_value = min(1.0, cap.codewords * binomial_tail(cap.code_bits, cap.code_bits - errors))
+    else:
+        p_value = 1.0
+    confidence = float(np.mean(np.abs(2 * probabilities - 1)))
+    return ExtractResult(decoded.found, decoded.message, decoded.bits, probabilities, confidence, p_value,
+                         decoded.corrected_symbols, name)
+
+
+def verify(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
+           fpr: float = DEFAULT_FPR, device: str = "auto") -> VerifyResult:
+    """Test whether ``image`` carries ``message``: a one-sided binomial test at ``fpr``."""
+    if not (0 < fpr < 1):
+        raise UsageError(f"fpr must be between 0 and 1 (got {fpr})")
+    probabilities, name = decode_probabilities(image, model=model, device=device)
+    expected = _message_bits(message, probabilities.size, name)
+    matching = int(np.count_nonzero((probabilities > 0.5) == expected.astype(bool)))
+    p_value = binomial_tail(probabilities.size, matching)
+    return VerifyResult(p_value <= fpr, matching, int(probabilities.size), p_value, fpr, name)

@@ -1,0 +1,80 @@
+"""``wmark extract`` and ``wmark verify``: read a mark back, or test for a given one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import EXIT_NOT_FOUND, EXIT_OK
+from .common import (BitsOption, HexOption, InputsArgument, JsonOption, ModelOption, MsgOption, Outcome,
+                     RecursiveOption, expand_inputs, message_spec, read_input, run_per_input, settings)
+from .embed import DeviceOption, to_message
+
+
+def extract(
+    inputs: InputsArgument,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the model's raw bit string.")] = False,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    recursive: RecursiveOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Read the message of photos: text when it is UTF-8, else hex.
+
+    Exit 0 when every input carried a mark, 1 when one did not.
+    """
+    paths = expand_inputs(inputs, recursive=recursive)
+    many = len(paths) > 1
+
+    def work(path: Path) -> Outcome:
+        from .. import api
+
+        result = api.extract(read_input(path).rgb, model=model or "default", device=device)
+        shown = result.bit_string if raw else (result.text if result.found else "(no watermark found)")
+        text = f"{path}: {shown}" if many else shown
+        return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.found else EXIT_NOT_FOUND)
+
+    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="extract")
+    if status:
+        raise typer.Exit(status)
+
+
+def verify(
+    inputs: InputsArgument,
+    msg: MsgOption = None,
+    hex_: HexOption = None,
+    bits: BitsOption = None,
+    fpr: Annotated[float, typer.Option("--fpr", min=1e-300, max=0.5, metavar="P",
+                                       help="False-positive rate of the decision on unmarked photos.")] = 1e-6,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    recursive: RecursiveOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Does each photo carry this message? A p-value under "unmarked photo" and a decision at --fpr.
+
+    Exit 0 when every input matched, 1 when one did not.
+    """
+    message = to_message(message_spec(msg, hex_, bits))
+    paths = expand_inputs(inputs, recursive=recursive)
+
+    def work(path: Path) -> Outcome:
+        from .. import api
+
+        result = api.verify(read_input(path).rgb, message, model=model or "default", fpr=fpr, device=device)
+        verdict = "match" if result.match else "no match"
+        text = (f"{os.fspath(path)}: {verdict} ({result.matching_bits}/{result.total_bits} bits, "
+                f"p = {result.p_value:.2e})")
+        return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.match else EXIT_NOT_FOUND)
+
+    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="verify")
+    if status:
+        raise typer.Exit(status)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("extract")(extract)
+    app.command("verify")(verify)

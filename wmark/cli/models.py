@@ -1,0 +1,80 @@
+"""``wmark models`` (the packaged models) and ``wmark train`` (make one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from .common import JsonOption, emit_json, emit_text, note
+
+
+def models(json_output: JsonOption = False) -> None:
+    """Packaged models: name, raw bits, user bytes after Reed-Solomon, working size, sha256, figures."""
+    from ..payload import capacity
+    from ..zoo import MODELS
+
+    for entry in MODELS.values():
+        cap = capacity(entry.bits)
+        record = {"name": entry.name, "bits": entry.bits, "max_bytes": cap.max_bytes,
+                  "correctable_symbols": cap.correctable, "size": entry.size, "sha256": entry.sha256,
+                  "file": entry.file, "summary": entry.summary, "metrics": entry.metrics}
+        if json_output:
+            emit_json(record)
+            continue
+        figures = ", ".join(f"{k} {v:g}" for k, v in entry.metrics.items())
+        emit_text(f"{entry.name}: {entry.bits} raw bits, {cap.max_bytes} bytes after Reed-Solomon "
+                  f"({cap.correctable} symbols correctable), {entry.size}x{entry.size}, sha256 {entry.sha256}")
+        emit_text(f"  {entry.summary}" + (f"; {figures}" if figures else ""))
+
+
+def train(
+    data: Annotated[Path, typer.Option("--data", metavar="DIR", help="Folder of training photos.")],
+    out: Annotated[Path, typer.Option("--out", metavar="RUN_DIR", help="Run folder: checkpoint, weights, log.")],
+    preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Training preset (default, tiny).")]
+    = "default",
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE", show_default=False,
+                                                   help="JSON training config (overrides --preset).")] = None,
+    val_data: Annotated[Optional[Path], typer.Option("--val-data", metavar="DIR", show_default=False,
+                                                     help="Held-back photos for validation.")] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Train until this step.")] = 100000,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR exactly.")] = False,
+    device: Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|mps")] = "auto",
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, show_default=False,
+                                                   help="CPU threads for torch.")] = None,
+) -> None:
+    """Train a model (or resume one): checkpoints every few minutes and on Ctrl-C."""
+    import json
+
+    import torch
+
+    from ..train import PRESETS, TrainConfig
+    from ..train import train as run_training
+    from ..zoo import resolve_device
+
+    if config is not None:
+        try:
+            cfg = TrainConfig.from_dict(json.loads(config.read_text()))
+        except (OSError, ValueError, TypeError) as error:
+            raise UsageError(f"cannot use training config {config}: {error}") from None
+    elif preset in PRESETS:
+        cfg = PRESETS[preset]
+    else:
+        raise UsageError(f"unknown preset {preset!r} (choose {', '.join(sorted(PRESETS))})")
+    if not data.is_dir():
+        raise UsageError(f"--data {data} is not a folder")
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        weights = run_training(cfg, data, out, steps, resume=resume, val_data=val_data,
+                               device=resolve_device(device), log=note)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    emit_text(str(weights))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)
+    app.command("train")(train)
