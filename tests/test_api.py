@@ -75,16 +75,35 @@ def test_binomial_tail():
 
 
 def test_verify_statistics(kodak_rgb, tiny_model):
-    probabilities, _ = api.decode_probabilities(kodak_rgb, model=tiny_model)
-    result = api.verify(kodak_rgb, Message.from_bits("".join(map(str, (probabilities > 0.5).astype(int)))),
-                        model=tiny_model, fpr=1e-6)
-    # The decoder's own hard bits match all 64: p = 2**-64, a match at any sane FPR.
-    assert result.matching_bits == 64 and result.match and result.p_value == pytest.approx(2.0 ** -64)
-    flipped = "".join("1" if p <= 0.5 else "0" for p in probabilities)
-    result = api.verify(kodak_rgb, Message.from_bits(flipped), model=tiny_model)
-    assert result.matching_bits == 0 and not result.match and result.p_value == 1.0
+    from wmark.sync import TRIALS
+
+    rows, _ = api.decode_probabilities(kodak_rgb, model=tiny_model)
+    assert rows.shape == (TRIALS, 64)
+    own = "".join(map(str, (rows[0] > 0.5).astype(int)))
+    result = api.verify(kodak_rgb, Message.from_bits(own), model=tiny_model, fpr=1e-6)
+    # The decoder's own hard bits match all 64; the p-value pays for every alignment tried.
+    assert result.matching_bits == 64 and result.match
+    assert result.p_value == pytest.approx(TRIALS * 2.0 ** -64)
+    flipped = "".join("1" if p <= 0.5 else "0" for p in rows[0])
+    plain = api.verify(kodak_rgb, Message.from_bits(flipped), model=tiny_model, search=False)
+    assert plain.matching_bits == 0 and not plain.match and plain.p_value == 1.0
     with pytest.raises(UsageError):
         api.verify(kodak_rgb, "x", model=tiny_model, fpr=0)
+
+
+def test_realign_undoes_a_centre_crop():
+    from wmark.noise.layers import affine
+    from wmark.sync import GRID, candidates, realign
+
+    torch.manual_seed(0)
+    image = torch.nn.functional.interpolate(torch.rand(1, 3, 16, 16), size=64, mode="bilinear")
+    zoomed = affine(image, torch.tensor([1 / 1.25]), torch.zeros(1), torch.zeros(1, 2))  # crop 80 %, resize back
+    back = realign(zoomed, 1.25, 0.0)
+    centre = slice(12, 52)
+    error = (back - image)[..., centre, centre].abs().mean()
+    assert error < 0.02 and error < (zoomed - image)[..., centre, centre].abs().mean() / 3
+    views = candidates(image)
+    assert views.shape == (len(GRID), 3, 64, 64) and torch.equal(views[0], image[0])
 
 
 def test_ismark_stays_in_budget_and_lowers_the_loss(tiny_model):

@@ -2,8 +2,9 @@
 
 Every model works at a fixed square resolution (DESIGN.md, "Models"). A photo of any
 size and aspect ratio is resized to it (area interpolation), the encoder's residual is
-computed there, resized back to the photo's size (bilinear) and added with a strength
-factor; extraction resizes the whole suspect photo the same way. Images whose short
+computed there, resized back to the photo's size (bicubic), held at the energy of the
+model's PSNR times the strength, and added; extraction resizes the whole suspect photo
+the same way. Images whose short
 side is under :data:`MIN_SIDE` pixels are refused: too few pixels carry the mark.
 
 Inputs are PIL images or H×W×3 uint8 arrays (greyscale H×W is accepted too); ``embed``
@@ -113,11 +114,13 @@ def _as_rgb(image: Any) -> tuple[np.ndarray, str]:
     return rgb, kind
 
 
-def _resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+def _resize(array: np.ndarray, width: int, height: int, upsample: str = "linear") -> np.ndarray:
+    """Area interpolation to shrink; ``upsample`` (linear or cubic) to enlarge."""
     import cv2
 
     shrinking = width * height < array.shape[0] * array.shape[1]
-    return cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    enlarge = cv2.INTER_CUBIC if upsample == "cubic" else cv2.INTER_LINEAR
+    return cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA if shrinking else enlarge)
 
 
 def _working(rgb: np.ndarray, size: int) -> "Any":
@@ -183,7 +186,9 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
             residual = strength * net.residual(cover, target)
     residual = residual[0].permute(1, 2, 0).cpu().numpy()
     height, width = rgb.shape[:2]
-    full = _resize(residual, width, height) * 255.0
+    full = _resize(residual, width, height, upsample="cubic")
+    # Resampling changes the residual's energy; hold it at the strength's (PSNR contract).
+    full *= 255.0 * strength * net.amplitude / max(float(np.sqrt(np.mean(full.astype(np.float64) ** 2))), 1e-12)
     marked = np.clip(np.rint(rgb + full), 0, 255).astype(np.uint8)
     from .imageio import psnr
 
@@ -195,41 +200,58 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
     return EmbedResult(out, psnr(rgb, marked), bits, name, strength)
 
 
-def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default",
-                         device: str = "auto") -> tuple[np.ndarray, str]:
-    """The decoder's P(bit = 1) for every raw bit of ``image``, and the model name."""
+def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default", device: str = "auto",
+                         search: bool = True) -> tuple[np.ndarray, str]:
+    """P(bit = 1) of every raw bit, one row per tried alignment (the photo as it is
+    first, then the :mod:`wmark.sync` grid when ``search``), and the model name."""
     import torch
+
+    from .sync import candidates
 
     rgb, _ = _as_rgb(image)
     net, name, device = _model(model, device)
+    work = _working(rgb, net.cfg.size).to(device)
     with torch.no_grad():
-        logits = net.decoder(_working(rgb, net.cfg.size).to(device))
-    return torch.sigmoid(logits[0].double()).cpu().numpy(), name
+        logits = net.decoder(candidates(work) if search else work)
+    return torch.sigmoid(logits.double()).cpu().numpy(), name
 
 
-def extract(image: Any, *, model: "str | WatermarkModel" = "default", device: str = "auto") -> ExtractResult:
-    """Read the message of ``image``; ``found`` is False when none decodes."""
-    probabilities, name = decode_probabilities(image, model=model, device=device)
-    decoded = payload.decode(probabilities)
-    cap = payload.capacity(probabilities.size)
+def extract(image: Any, *, model: "str | WatermarkModel" = "default", device: str = "auto",
+            search: bool = True) -> ExtractResult:
+    """Read the message of ``image``; ``found`` is False when none decodes.
+
+    With ``search`` the crop/zoom/rotation grid of :mod:`wmark.sync` is tried when the
+    photo as it is does not decode; the p-value counts every alignment tried.
+    """
+    rows, name = decode_probabilities(image, model=model, device=device, search=search)
+    cap = payload.capacity(rows.shape[1])
+    confidence = np.mean(np.abs(2 * rows - 1), axis=1)
+    order = [0, *sorted(range(1, len(rows)), key=lambda i: -confidence[i])]
+    for tried, index in enumerate(order, start=1):
+        decoded = payload.decode(rows[index])
+        if decoded.found:
+            break
+    else:
+        index, tried = 0, len(rows)
+        decoded = payload.decode(rows[0])
     if decoded.found:
-        # Union bound over every codeword the decoder could have landed on.
+        # Union bound over every codeword the decoder could have landed on, and every alignment tried.
         errors = decoded.bit_errors or 0
-        p_value = min(1.0, cap.codewords * binomial_tail(cap.code_bits, cap.code_bits - errors))
+        p_value = min(1.0, tried * cap.codewords * binomial_tail(cap.code_bits, cap.code_bits - errors))
     else:
         p_value = 1.0
-    confidence = float(np.mean(np.abs(2 * probabilities - 1)))
-    return ExtractResult(decoded.found, decoded.message, decoded.bits, probabilities, confidence, p_value,
-                         decoded.corrected_symbols, name)
+    return ExtractResult(decoded.found, decoded.message, decoded.bits, rows[index], float(confidence[index]),
+                         p_value, decoded.corrected_symbols, name)
 
 
 def verify(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
-           fpr: float = DEFAULT_FPR, device: str = "auto") -> VerifyResult:
-    """Test whether ``image`` carries ``message``: a one-sided binomial test at ``fpr``."""
+           fpr: float = DEFAULT_FPR, device: str = "auto", search: bool = True) -> VerifyResult:
+    """Test whether ``image`` carries ``message``: a one-sided binomial test at ``fpr``
+    on the best of the alignments tried (Bonferroni-corrected)."""
     if not (0 < fpr < 1):
         raise UsageError(f"fpr must be between 0 and 1 (got {fpr})")
-    probabilities, name = decode_probabilities(image, model=model, device=device)
-    expected = _message_bits(message, probabilities.size, name)
-    matching = int(np.count_nonzero((probabilities > 0.5) == expected.astype(bool)))
-    p_value = binomial_tail(probabilities.size, matching)
-    return VerifyResult(p_value <= fpr, matching, int(probabilities.size), p_value, fpr, name)
+    rows, name = decode_probabilities(image, model=model, device=device, search=search)
+    expected = _message_bits(message, rows.shape[1], name).astype(bool)
+    matching = int(np.max(np.count_nonzero((rows > 0.5) == expected, axis=1)))
+    p_value = min(1.0, len(rows) * binomial_tail(rows.shape[1], matching))  # Bonferroni over alignments
+    return VerifyResult(p_value <= fpr, matching, rows.shape[1], p_value, fpr, name)

@@ -8,6 +8,7 @@ sha256 and uses ``torch.load(weights_only=True)`` with strict state-dict keys.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -38,13 +39,7 @@ class ZooEntry:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-# Figures are measured by the command named in models/MODEL_CARD.md; never edit by hand.
-MODELS: dict[str, ZooEntry] = {}
-
-
-def register(entry: ZooEntry) -> ZooEntry:
-    MODELS[entry.name] = entry
-    return entry
+INDEX = "zoo.json"  # written by scripts/package_model.py; never edited by hand
 
 
 def models_dirs() -> list[Path]:
@@ -56,8 +51,29 @@ def models_dirs() -> list[Path]:
     return dirs
 
 
+def _read_index() -> tuple[dict[str, ZooEntry], str | None]:
+    """Entries of the first ``zoo.json`` found in :func:`models_dirs` (the first entry is
+    the default), and the reason it could not be read, if any."""
+    for folder in models_dirs():
+        index = folder / INDEX
+        if index.is_file():
+            try:
+                data = json.loads(index.read_text(encoding="utf-8"))
+                entries = [ZooEntry(**item) for item in data["models"]]
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                return {}, f"cannot read the model index {index}: {error}"
+            return {entry.name: entry for entry in entries}, None
+    return {}, None
+
+
+# The packaged models; their figures are measured by the command in models/MODEL_CARD.md.
+MODELS, _INDEX_ERROR = _read_index()
+
+
 def get_entry(name: str) -> ZooEntry:
     """Registry entry for ``name`` (``default`` is an alias); ModelError when unknown."""
+    if not MODELS and _INDEX_ERROR:
+        raise ModelError(_INDEX_ERROR)
     if name == DEFAULT_MODEL and DEFAULT_MODEL not in MODELS and MODELS:
         return next(iter(MODELS.values()))
     try:

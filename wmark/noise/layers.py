@@ -105,6 +105,14 @@ def resize(x: torch.Tensor, factor: float) -> torch.Tensor:
     return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
 
+def upscale(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Enlarge by ``factor`` (bicubic) and shrink back (area): the round trip a residual
+    makes when it is added to a photo larger than the working size and read back."""
+    h, w = x.shape[-2:]
+    big = F.interpolate(x, size=(round(h * factor), round(w * factor)), mode="bicubic", align_corners=False)
+    return F.interpolate(big, size=(h, w), mode="area")
+
+
 def affine(x: torch.Tensor, scale: torch.Tensor, angle_deg: torch.Tensor, shift: torch.Tensor,
            padding_mode: str = "zeros") -> torch.Tensor:
     """Per-sample zoom (``scale`` < 1 shows a smaller region), rotation and shift
@@ -128,6 +136,25 @@ def crop(x: torch.Tensor, area: float | torch.Tensor, generator: torch.Generator
     room = 1 - scale
     shift = (torch.rand(x.shape[0], 2, generator=generator).to(x) * 2 - 1) * room[:, None]
     return affine(x, scale, torch.zeros_like(scale), shift, padding_mode="border")
+
+
+def jitter(x: torch.Tensor, amount: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Small random misalignment, what is left after extract's synchronisation search:
+    up to ``amount`` x (3 % zoom, 1 degree, 2 % shift) per sample."""
+    a = _per_sample(amount, x).reshape(-1)
+    u = torch.rand(x.shape[0], 4, generator=generator).to(x) * 2 - 1
+    return affine(x, 1 + 0.03 * a * u[:, 0], a * u[:, 1], 0.02 * a[:, None] * u[:, 2:], padding_mode="border")
+
+
+def border(x: torch.Tensor, keep: float | torch.Tensor) -> torch.Tensor:
+    """Keep the centred ``keep`` fraction of each side; the rest becomes the image's mean
+    colour (a crop after extract has re-aligned it, or a cropout)."""
+    k = _per_sample(keep, x).reshape(-1, 1, 1)
+    h, w = x.shape[-2:]
+    ys = (torch.arange(h, device=x.device) + 0.5) / h - 0.5
+    xs = (torch.arange(w, device=x.device) + 0.5) / w - 0.5
+    inside = ((ys.abs()[None, :, None] <= k / 2) & (xs.abs()[None, None, :] <= k / 2)).unsqueeze(1)
+    return torch.where(inside, x, x.mean(dim=(2, 3), keepdim=True))
 
 
 def rotate(x: torch.Tensor, degrees: float | torch.Tensor) -> torch.Tensor:

@@ -41,18 +41,16 @@ def _saturation(x, cover, f, g):
     return layers.saturation(x, torch.where(grey, torch.zeros_like(f), f))
 
 
-def _rotate(x, cover, deg, g):
-    sign = torch.where(torch.rand(deg.shape, generator=g) < 0.5, -1.0, 1.0)
-    return layers.rotate(x, deg * sign)
-
-
 TRAINING_NOISES: tuple[NoiseSpec, ...] = (
     NoiseSpec("identity", 0, 0, 0, lambda x, c, p, g: x),
     NoiseSpec("jpeg", 40, 90, 98, _jpeg),
     NoiseSpec("webp", 50, 90, 98, lambda x, c, p, g: layers.webp(x, p)),
     NoiseSpec("resize", 0.35, 0.9, 1.0, lambda x, c, p, g: layers.resize(x, float(p.mean()))),
-    NoiseSpec("crop", 0.5, 1.0, 1.0, lambda x, c, p, g: layers.crop(x, p, g)),
-    NoiseSpec("rotate", 0.5, 4.0, 0.0, _rotate),
+    NoiseSpec("upscale", 1.3, 4.0, 1.3, lambda x, c, p, g: layers.upscale(x, float(p.mean()))),
+    # Geometry: extract searches zoom and rotation (wmark.sync), so training covers what
+    # is left after that search, plus the constant border a re-aligned crop brings.
+    NoiseSpec("jitter", 0.5, 1.0, 0.0, lambda x, c, p, g: layers.jitter(x, p, g)),
+    NoiseSpec("border", 0.7, 0.95, 1.0, lambda x, c, p, g: layers.border(x, p)),
     NoiseSpec("blur", 0.3, 1.6, 0.05, lambda x, c, p, g: layers.blur(x, p)),
     NoiseSpec("median", 3, 5.99, 3, lambda x, c, p, g: layers.median(x, int(p.mean()))),
     NoiseSpec("noise", 0.0, 0.04, 0.0, lambda x, c, p, g: layers.gaussian_noise(x, p, g)),

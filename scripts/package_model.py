@@ -1,0 +1,59 @@
+"""Package a training run's weights as a zoo model: ``models/NAME.pt`` + its ``zoo.json`` entry.
+
+    python scripts/package_model.py runs/v2 --name wmark-v1 --summary "..." [--metrics report.json]
+
+The weights file holds only the model config and a float32 state dict (no optimizer);
+its full sha256 goes into ``models/zoo.json``, which :mod:`wmark.zoo` reads. ``--metrics``
+takes a ``wmark bench --out`` report.json and records its summary figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from wmark.zoo import INDEX, load_weights, sha256_of
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="training run folder (with model.pt)")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--summary", required=True)
+    parser.add_argument("--metrics", type=Path, help="report.json of `wmark bench`")
+    parser.add_argument("--version", type=int, default=1)
+    args = parser.parse_args()
+
+    saved = torch.load(args.run / "model.pt", map_location="cpu", weights_only=True)
+    state = {key: value.float() if value.is_floating_point() else value for key, value in saved["state_dict"].items()}
+    MODELS.mkdir(exist_ok=True)
+    target = MODELS / f"{args.name}.pt"
+    temporary = target.with_suffix(".pt.tmp")
+    torch.save({"config": saved["config"], "state_dict": state}, temporary)
+    os.replace(temporary, target)
+    digest = sha256_of(target)
+    model = load_weights(target, digest)  # refuses anything that does not load strictly
+
+    metrics = {}
+    if args.metrics:
+        report = json.loads(args.metrics.read_text())
+        metrics = {key: round(float(value), 4) for key, value in report.get("summary", {}).items()
+                   if isinstance(value, (int, float))}
+    index_path = MODELS / INDEX
+    index = json.loads(index_path.read_text()) if index_path.exists() else {"models": []}
+    entry = {"name": args.name, "version": args.version, "file": target.name, "sha256": digest,
+             "bits": model.cfg.bits, "size": model.cfg.size, "summary": args.summary, "metrics": metrics}
+    index["models"] = [e for e in index["models"] if e["name"] != args.name]
+    index["models"].insert(0, entry)  # the first entry is the default model
+    index_path.write_text(json.dumps(index, indent=2) + "\n")
+    print(f"{target} sha256 {digest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Synchronisation: undo a crop-and-zoom or a small rotation before decoding.
+
+A suspect photo may be a crop of the marked one (resized back or not) or slightly
+rotated: at the working size its content then appears zoomed and turned, and the
+mark is out of register. Extraction tries a small grid of inverse geometries and
+keeps the one that decodes (an exhaustive synchronisation search, as classical
+template watermarks do); the model is trained to absorb what is left between grid
+points (``wmark.noise.layers.jitter``) and the constant border an inverse zoom
+leaves (``wmark.noise.layers.border``). Statistics that pick the best of the grid
+pay for it with a Bonferroni factor of :data:`TRIALS`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+# Zoom of the suspect's content (crop of 1/z of the side, resized back) and its rotation.
+ZOOMS = (1.0, 1.08, 1.16, 1.25, 1.35)
+ANGLES = (0.0, -2.0, 2.0)
+GRID: tuple[tuple[float, float], ...] = tuple((z, a) for z in ZOOMS for a in ANGLES)
+TRIALS = len(GRID)
+
+
+def realign(image: torch.Tensor, zoom: float, angle: float) -> torch.Tensor:
+    """``image`` (B×3×S×S) shrunk by ``zoom`` and turned back by ``angle`` degrees about
+    its centre; the uncovered border gets the image's mean colour."""
+    batch = image.shape[0]
+    rad = torch.tensor(-angle * torch.pi / 180, dtype=image.dtype)
+    theta = torch.zeros(batch, 2, 3, dtype=image.dtype)
+    theta[:, 0, 0] = zoom * torch.cos(rad)
+    theta[:, 0, 1] = -zoom * torch.sin(rad)
+    theta[:, 1, 0] = zoom * torch.sin(rad)
+    theta[:, 1, 1] = zoom * torch.cos(rad)
+    grid = F.affine_grid(theta.to(image.device), list(image.shape), align_corners=False)
+    moved = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    covered = F.grid_sample(torch.ones_like(image[:, :1]), grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=False)
+    mean = image.mean(dim=(2, 3), keepdim=True)
+    return moved + (1 - covered) * mean
+
+
+def candidates(image: torch.Tensor) -> torch.Tensor:
+    """Every realignment of the grid for one image (1×3×S×S) -> TRIALS×3×S×S; the first
+    is the image itself."""
+    views = [image if (zoom, angle) == (1.0, 0.0) else realign(image, zoom, angle) for zoom, angle in GRID]
+    return torch.cat(views)
