@@ -1,0 +1,186 @@
+"""Training (wmark.train) with the ``tiny`` preset on a few synthetic photos: a run writes
+its checkpoint, weights and log; a resumed run continues exactly where it stopped; the
+exported weights load through the zoo's checked loader; and the model can learn."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from wmark import zoo
+from wmark.errors import ModelError
+from wmark.models.network import WatermarkModel
+from wmark.train import PRESETS, PhotoCrops, TrainConfig, Trainer, to_tensor, train, training_psnr
+
+TINY = replace(PRESETS["tiny"], val_every=4)  # validate (and log) at steps 4, 8, ...
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Six small random-texture PNGs of different sizes and orientations."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate([(96, 72), (72, 96), (80, 80), (120, 70), (64, 64), (100, 90)]):
+        coarse = Image.fromarray((rng.random((h // 8, w // 8, 3)) * 255).astype(np.uint8)).resize((w, h), Image.BICUBIC)
+        fine = rng.normal(0, 12, (h, w, 3))
+        rgb = np.clip(np.asarray(coarse, dtype=np.float64) + fine, 0, 255).astype(np.uint8)
+        Image.fromarray(rgb).save(folder / f"photo{i}.png")
+    (folder / "notes.txt").write_text("not a photo")  # ignored
+    return folder
+
+
+def quiet(lines: list[str]):
+    return lines.append
+
+
+def test_tiny_preset_is_tiny_and_round_trips():
+    cfg = PRESETS["tiny"]
+    assert cfg.model.size == 64 and cfg.model.bits == 16 and cfg.batch_size <= 4
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # tuples survive JSON
+    with pytest.raises(ValueError, match="unknown training options: bogus"):
+        TrainConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+    with pytest.raises(ValueError, match="unknown model options"):
+        TrainConfig.from_dict({**cfg.to_dict(), "model": {"bits": 8, "layers": 3}})
+
+
+def test_training_psnr_ramps_from_start_to_target():
+    cfg = TINY  # start 25 dB, model 30 dB, ramp over steps 5..20
+    assert training_psnr(cfg, 0) == training_psnr(cfg, 5) == pytest.approx(25.0)
+    assert training_psnr(cfg, 20) == training_psnr(cfg, 1000) == pytest.approx(30.0)
+    assert 25.0 < training_psnr(cfg, 12) < 30.0
+
+
+def test_photo_crops(photos, tmp_path):
+    crops = PhotoCrops(photos)
+    assert len(crops) == 6
+    batch = crops.random_batch(5, 32, np.random.default_rng(0))
+    assert batch.shape == (5, 3, 32, 32) and batch.dtype == torch.float32
+    assert 0 <= batch.min() and batch.max() <= 1
+    assert torch.equal(batch, crops.random_batch(5, 32, np.random.default_rng(0)))
+    assert crops.centre_batch(2, 16).shape == (2, 3, 16, 16)
+    assert len(PhotoCrops(photos, limit=2)) == 2
+    with pytest.raises(FileNotFoundError):
+        PhotoCrops(tmp_path)
+    torch.testing.assert_close(to_tensor(np.full((1, 2, 2, 3), 255, np.uint8)), torch.ones(1, 3, 2, 2))
+
+
+def test_trainer_runs_and_writes_its_files(photos, tmp_path):
+    lines: list[str] = []
+    trainer = Trainer(TINY, photos, tmp_path / "run", log=quiet(lines))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    stats = trainer.train_step()
+    assert set(stats) == {"loss", "acc", "psnr"} and np.isfinite(stats["loss"]) and 0 <= stats["acc"] <= 1
+    assert stats["psnr"] == pytest.approx(TINY.start_psnr)
+    trainer.run(8)  # past noise_free_steps = 5: the mixer and its curriculum are in use
+    assert trainer.step == 8
+    changed = [k for k, v in trainer.model.state_dict().items() if v.dtype.is_floating_point
+               and not torch.equal(v, before[k])]
+    assert changed, "training changed no weight"
+    assert trainer.mixer.accuracy != {name: 0.5 for name in trainer.mixer.accuracy}  # curriculum updated
+
+    run = tmp_path / "run"
+    assert {"checkpoint.pt", "model.pt", "log.jsonl"} <= {p.name for p in run.iterdir()}
+    assert not list(run.glob("*.tmp"))
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [4, 8]
+    for record in records:
+        assert {"none", "jpeg50", "webp75", "rot2", "psnr", "curriculum"} <= set(record)
+        assert all(0 <= record[k] <= 1 for k in ("none", "jpeg50", "sat0"))
+    assert any(line.startswith("val step 8") for line in lines)
+
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert checkpoint["step"] == 8
+    assert TrainConfig.from_dict(checkpoint["config"]) == TINY
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(checkpoint["model"][key], value), key
+
+
+def test_resume_continues_exactly_where_it_stopped(photos, tmp_path):
+    lines: list[str] = []
+    # Reference: 9 steps in one go (noise from step 5 on: every RNG stream is in use).
+    straight = Trainer(TINY, photos, tmp_path / "straight", log=quiet(lines))
+    straight.run(9)
+
+    # The same run stopped at step 7 and resumed through train(resume=True).
+    train(TINY, photos, tmp_path / "resumed", steps=7, log=quiet(lines))
+    saved = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 7
+    stopped = Trainer(TINY, photos, tmp_path / "resumed", log=quiet(lines))
+    stopped.resume()
+    assert stopped.step == 7
+    adam = stopped.optimizer.state_dict()["state"]
+    assert adam and all(int(s["step"]) == 7 for s in adam.values())
+    for index, state in saved["optimizer"]["state"].items():
+        assert torch.equal(adam[index]["exp_avg"], state["exp_avg"])
+    assert stopped.mixer.accuracy == saved["mixer"]["accuracy"]
+
+    # A changed preset on the command line does not override the checkpoint's config.
+    path = train(replace(TINY, lr=1.0), photos, tmp_path / "resumed", steps=9, resume=True, log=quiet(lines))
+    assert "resumed at step 7" in lines
+    assert path == tmp_path / "resumed" / "model.pt"
+    final = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    assert final["step"] == 9
+    assert all(int(s["step"]) == 9 for s in final["optimizer"]["state"].values())
+    assert final["optimizer"]["param_groups"][0]["lr"] == TINY.lr
+    # Weights, optimiser moments and RNG streams all restored: bit-identical to the straight run.
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(final["model"][key], value), key
+    assert final["mixer"]["accuracy"] == straight.mixer.accuracy
+
+
+def test_resume_without_a_checkpoint_starts_fresh(photos, tmp_path):
+    lines: list[str] = []
+    train(TINY, photos, tmp_path / "fresh", steps=2, resume=True, log=quiet(lines))
+    assert not any("resumed" in line for line in lines)
+    assert torch.load(tmp_path / "fresh" / "checkpoint.pt", weights_only=True)["step"] == 2
+
+
+def test_exported_weights_load_through_the_zoo(photos, tmp_path):
+    path = train(TINY, photos, tmp_path / "run", steps=2, log=quiet([]))
+    digest = zoo.sha256_of(path)
+    model = zoo.load_weights(path, sha256=digest)
+    assert isinstance(model, WatermarkModel) and not model.training
+    assert model.cfg == TINY.model
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, checkpoint["model"][key]), key
+    assert zoo.load_weights(path).cfg == TINY.model  # no sha given: no check
+
+    wrong = "0" * 64
+    with pytest.raises(ModelError, match="sha256"):
+        zoo.load_weights(path, sha256=wrong)
+    tampered = tmp_path / "tampered.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        zoo.load_weights(tampered, sha256=digest)
+    with pytest.raises(ModelError):
+        zoo.load_weights(tmp_path / "missing.pt", sha256=digest)
+
+
+def test_a_few_steps_lower_the_message_loss(photos):
+    torch.manual_seed(0)
+    model = WatermarkModel(TINY.model).train()
+    covers = PhotoCrops(photos).random_batch(8, TINY.model.size, np.random.default_rng(1))
+    bits = torch.randint(0, 2, (8, TINY.model.bits), generator=torch.Generator().manual_seed(2)).float()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    amplitude = 0.1  # 20 dB: loud, so that the message is easy to read
+    losses, accuracies = [], []
+    for _ in range(30):
+        logits = model.decoder(covers + amplitude * model.encoder(covers, bits))
+        loss = F.binary_cross_entropy_with_logits(logits, bits)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        accuracies.append(float(((logits > 0) == bits.bool()).float().mean()))
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert accuracies[-1] >= 0.85 and accuracies[0] < 0.7, accuracies  # chance at the start
