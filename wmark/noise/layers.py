@@ -105,14 +105,6 @@ def resize(x: torch.Tensor, factor: float) -> torch.Tensor:
     return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
 
-def upscale(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """Enlarge by ``factor`` (bicubic) and shrink back (area): the round trip a residual
-    makes when it is added to a photo larger than the working size and read back."""
-    h, w = x.shape[-2:]
-    big = F.interpolate(x, size=(round(h * factor), round(w * factor)), mode="bicubic", align_corners=False)
-    return F.interpolate(big, size=(h, w), mode="area")
-
-
 def affine(x: torch.Tensor, scale: torch.Tensor, angle_deg: torch.Tensor, shift: torch.Tensor,
            padding_mode: str = "zeros") -> torch.Tensor:
     """Per-sample zoom (``scale`` < 1 shows a smaller region), rotation and shift

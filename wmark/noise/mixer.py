@@ -46,7 +46,6 @@ TRAINING_NOISES: tuple[NoiseSpec, ...] = (
     NoiseSpec("jpeg", 40, 90, 98, _jpeg),
     NoiseSpec("webp", 50, 90, 98, lambda x, c, p, g: layers.webp(x, p)),
     NoiseSpec("resize", 0.35, 0.9, 1.0, lambda x, c, p, g: layers.resize(x, float(p.mean()))),
-    NoiseSpec("upscale", 1.3, 4.0, 1.3, lambda x, c, p, g: layers.upscale(x, float(p.mean()))),
     # Geometry: extract searches zoom and rotation (wmark.sync), so training covers what
     # is left after that search, plus the constant border a re-aligned crop brings.
     NoiseSpec("jitter", 0.5, 1.0, 0.0, lambda x, c, p, g: layers.jitter(x, p, g)),
