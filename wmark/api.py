@@ -166,6 +166,7 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
     ``method``: ``encoder`` (one network pass) or ``ismark`` (per-image optimisation
     against the decoder, slower and more robust; :mod:`wmark.ismark`).
     """
+    import cv2
     import torch
 
     if not (0 < strength <= 10):
@@ -188,8 +189,9 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
     height, width = rgb.shape[:2]
     full = _resize(residual, width, height, upsample="cubic")
     # Resampling changes the residual's energy; hold it at the strength's (PSNR contract).
-    full *= 255.0 * strength * net.amplitude / max(float(np.sqrt(np.mean(full.astype(np.float64) ** 2))), 1e-12)
-    marked = np.clip(np.rint(rgb + full), 0, 255).astype(np.uint8)
+    rms = cv2.norm(full) / math.sqrt(full.size)
+    full *= 255.0 * strength * net.amplitude / max(rms, 1e-12)
+    marked = cv2.add(full, rgb, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
     from .imageio import psnr
 
     out: Any = marked
