@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import EXIT_INTERRUPTED, EXIT_USAGE
 from . import attack as _attack
+from . import bench as _bench
 from . import completions as _completions
 from . import embed as _embed
 from . import extract as _extract
@@ -128,6 +129,7 @@ def _root(
 _embed.register(app)
 _extract.register(app)
 _attack.register(app)
+_bench.register(app)
 _models.register(app)
 _completions.register(app)
 

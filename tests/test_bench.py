@@ -1,0 +1,248 @@
+"""`wmark bench` and :mod:`wmark.bench`: the mechanics, on 3 small photos, 2 attacks and the
+tiny random model (its accuracy is near chance: these tests check what is measured and
+written, not how well)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from wmark import bench
+from wmark.attacks import REFERENCE
+from wmark.cli import app
+from wmark.errors import EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, InputError, UsageError
+
+runner = CliRunner()
+ATTACKS = "none,jpeg50"
+SIZE = 64  # the tiny model's working size: fast
+
+
+def invoke(*args: object):
+    result = runner.invoke(app, [str(arg) for arg in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.fixture
+def photos(tmp_path: Path, kodak_paths: list[Path]) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in kodak_paths:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report(kodak_paths, tiny_model):
+    return bench.run_benchmark(kodak_paths, attacks=ATTACKS, model=tiny_model, size=SIZE, device="cpu")
+
+
+# --------------------------------------------------------------------------- library
+
+
+def test_parse_attacks():
+    assert list(bench.parse_attacks(None)) == REFERENCE == list(bench.parse_attacks("reference"))
+    assert bench.parse_attacks(" jpeg50 , rot2,") == {"jpeg50": [("jpeg", 50)], "rot2": [("rotate", 2.0)]}
+    assert bench.parse_attacks(["s&p0.02", "jpeg=30"]) == {"s&p0.02": [("salt-pepper", 0.02)],
+                                                         "jpeg=30": [("jpeg", 30)]}
+    for bad in ("jpeg51", "nope=3", "jpeg=300", "jpeg=abc"):
+        with pytest.raises(UsageError):
+            bench.parse_attacks(bad)
+
+
+def test_prepare_crops_the_centre_square():
+    rgb = np.zeros((100, 300, 3), np.uint8)
+    rgb[:, 100:200] = 255  # the centre square is white, the sides black
+    out = bench.prepare(rgb, 64)
+    assert out.shape == (64, 64, 3) and out.min() == 255
+    assert bench.prepare(rgb, 100).shape == (100, 100, 3)
+    assert bench.prepare(rgb, None) is rgb
+
+
+def test_report_holds_every_column_and_number(report):
+    assert report.settings["images"] == 3 and report.settings["attacks"] == {"none": [], "jpeg50": [("jpeg", 50)]}
+    assert report.settings["raw_bits"] == 64 and report.settings["size"] == SIZE
+    (system,) = report.systems
+    assert system.name == "wmark encoder" and system.bits == 64 and len(system.images) == 3
+    for image in system.images:
+        assert (image["width"], image["height"]) == (SIZE, SIZE)
+        assert math.isfinite(image["psnr"]) and image["psnr"] > 20
+        assert image["embed_s"] > 0 and image["extract_s"] > 0
+        assert isinstance(image["clean_found"], bool) and isinstance(image["clean_verified"], bool)
+        assert set(image["attacks"]) == {"none", "jpeg50"}
+        for row in image["attacks"].values():
+            assert set(row) == set(bench.METRICS)
+            for key in ("accuracy", "accuracy_no_search", "accuracy_best", "accuracy_message"):
+                assert 0 <= row[key] <= 1
+            assert row["accuracy_best"] >= max(row["accuracy"], row["accuracy_no_search"])
+            assert isinstance(row["verified"], bool) and isinstance(row["recovered"], bool)
+    (summary,) = report.summary()
+    for attack in ("none", "jpeg50"):
+        for metric in bench.METRICS:
+            expected = np.mean([float(image["attacks"][attack][metric]) for image in system.images])
+            assert summary["attacks"][attack][metric] == pytest.approx(expected)
+    assert summary["mean"]["accuracy"] == pytest.approx(
+        (summary["attacks"]["none"]["accuracy"] + summary["attacks"]["jpeg50"]["accuracy"]) / 2)
+    assert summary["psnr_min"] <= summary["psnr_mean"]
+
+
+def test_report_formats_agree(report, tmp_path):
+    (summary,) = report.summary()
+    data = json.loads(report.to_json())
+    assert data["summary"][0]["attacks"]["jpeg50"]["accuracy"] == pytest.approx(
+        summary["attacks"]["jpeg50"]["accuracy"])
+    assert len(data["images"]["wmark encoder"]) == 3
+    rows = list(csv.DictReader(io.StringIO(report.to_csv())))
+    assert [row["attack"] for row in rows] == ["none", "jpeg50", "mean"]
+    assert float(rows[1]["accuracy"]) == pytest.approx(summary["attacks"]["jpeg50"]["accuracy"], abs=1e-6)
+    assert float(rows[0]["recovered"]) == pytest.approx(summary["attacks"]["none"]["recovered"], abs=1e-6)
+    markdown = report.to_markdown()
+    accuracy = f"{100 * summary['attacks']['jpeg50']['accuracy']:.1f}"
+    assert "| `jpeg50` | " + accuracy + " |" in markdown
+    assert "**mean**" in markdown and "**worst**" in markdown and "PSNR mean" in markdown
+    written = report.save(tmp_path / "out")
+    assert sorted(p.name for p in written) == ["report.csv", "report.json", "report.md"]
+    assert (tmp_path / "out" / "report.md").read_text() == markdown
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_same_seed_same_numbers(report, kodak_paths, tiny_model):
+    again = bench.run_benchmark(kodak_paths[:1], attacks=ATTACKS, model=tiny_model, size=SIZE, device="cpu",
+                                message_mode="bits")
+    first, second = report.systems[0].images[0], again.systems[0].images[0]
+    assert second["psnr"] == first["psnr"]
+    for attack in ("none", "jpeg50"):
+        assert second["attacks"][attack]["accuracy"] == first["attacks"][attack]["accuracy"]
+        assert "recovered" not in second["attacks"][attack]  # bits only
+
+
+def test_accuracy_is_measured_on_the_alignment_extract_would_pick(monkeypatch, kodak_paths, tiny_model):
+    """A fake decoder: row 0 (the photo as it is) is unsure noise, row 2 is confident and right,
+    row 5 unsure and wrong. Raw bits are scored on row 2; extract finds the message there."""
+    from wmark import api
+
+    state = {}
+    real_embed = api.embed
+
+    def embed(image, message, **kwargs):
+        result = real_embed(image, message, **kwargs)
+        state["bits"], state["message"] = result.bits, message
+        return result
+
+    def decode_probabilities(image, **kwargs):
+        bits = state["bits"]
+        rows = np.full((15, bits.size), 0.5)
+        rows[0] = np.where(np.arange(bits.size) % 2, 0.55, 0.45)
+        rows[2] = np.where(bits == 1, 0.99, 0.01)
+        rows[5] = np.where(bits == 1, 0.4, 0.6)
+        return rows, "tiny"
+
+    monkeypatch.setattr(api, "embed", embed)
+    monkeypatch.setattr(api, "decode_probabilities", decode_probabilities)
+    report = bench.run_benchmark(kodak_paths[:1], attacks="none", model=tiny_model, size=SIZE, device="cpu")
+    image = report.systems[0].images[0]
+    row = image["attacks"]["none"]
+    assert row["accuracy"] == 1.0 and row["accuracy_best"] == 1.0 and row["verified"] is True
+    assert 0.2 < row["accuracy_no_search"] < 0.8
+    assert row["recovered"] is True and row["accuracy_message"] == 1.0
+    assert state["message"].kind == "bytes" and len(state["message"].data) == 3  # 64 raw bits hold 3 bytes
+    assert image["clean_found"] is True and image["clean_verified"] is True  # the fake "decodes" clean photos too
+
+
+def test_unreadable_photo_is_skipped_or_raised(tmp_path, kodak_paths, tiny_model):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    seen = []
+    report = bench.run_benchmark([bad, kodak_paths[0]], attacks="none", model=tiny_model, size=SIZE, device="cpu",
+                                 message_mode="bits", on_error=lambda path, error: seen.append(path),
+                                 progress=lambda done, total, label: seen.append((done, total)))
+    assert seen[0] == bad and seen[-1] == (2, 2)
+    assert report.settings["images"] == 1 and report.skipped[0]["kind"] == "photo"
+    with pytest.raises(InputError):
+        bench.run_benchmark([bad], attacks="none", model=tiny_model, size=SIZE, device="cpu")
+
+
+def test_bad_settings_are_usage_errors(kodak_paths, tiny_model):
+    for kwargs in ({"method": "magic"}, {"message_mode": "all"}, {"size": 10}, {"strength": 0},
+                   {"peers": ["nope"]}, {"text": "far too long for 64 bits"}):
+        with pytest.raises(UsageError):
+            bench.run_benchmark(kodak_paths, attacks="none", model=tiny_model, device="cpu", **kwargs)
+
+
+def test_missing_peer_is_reported_not_fatal(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "blind_watermark", None)  # import fails
+    peers, missing = bench.load_peers(64, ["blind-watermark"])
+    assert peers == [] and missing[0]["name"] == "blind-watermark" and "wmark[bench]" in missing[0]["reason"]
+
+
+def test_a_peer_side_by_side(kodak_paths, tiny_model):
+    pytest.importorskip("imwatermark")
+    pytest.importorskip("pywt")
+    report = bench.run_benchmark(kodak_paths[:1], attacks="none", model=tiny_model, size=256, device="cpu",
+                                 message_mode="bits", peers=["dwtDctSvd"])
+    ours, peer = report.summary()
+    assert peer["name"] == "dwtDctSvd" and peer["peer"] and peer["bits"] == 64
+    assert 0.9 <= peer["attacks"]["none"]["accuracy"] <= 1 and math.isfinite(peer["psnr_mean"])
+    assert report.settings["versions"]["invisible-watermark"]
+    assert "dwtDctSvd (64 bits)" in report.to_markdown()
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_writes_the_report(tiny_zoo, photos, tmp_path):
+    out = tmp_path / "report"
+    result = invoke("bench", photos, "--attacks", ATTACKS, "--size", SIZE, "--messages", "bits",
+                    "--out", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "| `jpeg50` |" in result.stdout and "wmark encoder (64 bits)" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["report.csv", "report.json", "report.md"]
+    data = json.loads((out / "report.json").read_text())
+    assert data["settings"]["images"] == 3 and data["settings"]["model"] == "tiny"
+    assert data["settings"]["command"].startswith("wmark bench ") and "--attacks none,jpeg50" in \
+        data["settings"]["command"]
+    assert (out / "report.md").read_text().rstrip("\n") == result.stdout.rstrip("\n")
+
+
+def test_cli_json_and_limit(tiny_zoo, photos):
+    result = invoke("bench", photos, "--attacks", "rot2", "--size", SIZE, "--limit", 1, "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["settings"]["images"] == 1 and list(data["settings"]["attacks"]) == ["rot2"]
+    assert 0 <= data["summary"][0]["attacks"]["rot2"]["accuracy"] <= 1
+
+
+def test_cli_errors(tiny_zoo, photos, tmp_path):
+    unknown = invoke("bench", photos, "--attacks", "jpeg50,bogus")
+    assert unknown.exit_code == EXIT_USAGE and "unknown attack 'bogus'" in unknown.output
+    assert len(unknown.output.strip().splitlines()) == 1
+    assert invoke("bench", photos, "--attacks", "jpeg=500").exit_code == EXIT_USAGE
+    assert invoke("bench", photos, "--method", "magic").exit_code == EXIT_USAGE
+    assert invoke("bench", photos, "--size", 10).exit_code == EXIT_USAGE
+    missing = invoke("bench", tmp_path / "nowhere")
+    assert missing.exit_code == EXIT_INPUT and len(missing.output.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    assert invoke("bench", tmp_path / "empty").exit_code == EXIT_INPUT
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert invoke("bench", photos, "--out", blocker).exit_code == EXIT_OUTPUT
+
+
+def test_cli_bad_photo_is_skipped_with_exit_3(tiny_zoo, photos, tmp_path):
+    (photos / "zz_broken.png").write_bytes(b"not a png")
+    out = tmp_path / "report"
+    result = invoke("bench", photos, "--attacks", "none", "--size", SIZE, "--messages", "bits", "--out", out,
+                    "--device", "cpu")
+    assert result.exit_code == EXIT_INPUT
+    assert "zz_broken.png" in result.output
+    assert json.loads((out / "report.json").read_text())["settings"]["images"] == 3

@@ -1,0 +1,468 @@
+"""``wmark bench``: how well the mark survives the reference attacks, on a folder of photos.
+
+Every photo is centre-cropped to a square and resized to ``size`` x ``size`` (512 for the
+reference table of DESIGN.md; ``size=None`` keeps it as it is), then for each system:
+
+* **raw bits** (``message_mode`` ``both`` or ``bits``): random bits, seeded per photo, are
+  embedded with :meth:`Message.from_bits`, each attack column is applied (same attack
+  seed for every system) and :func:`wmark.api.decode_probabilities` reads the photo as
+  it is and the :mod:`wmark.sync` realignment grid. ``accuracy`` is measured on the row
+  a user without the bits would pick: the most confident one (largest mean |2p - 1|).
+  The records also hold ``accuracy_no_search`` (row 0, the photo as it is),
+  ``accuracy_best`` (the best row: an upper bound, choosing it needs the embedded bits)
+  and ``verified`` (:func:`wmark.api.verify`'s decision at FPR 1e-6, from the same rows);
+* **message** (``both`` or ``text``): a Reed-Solomon protected message as long as the
+  model holds (random bytes per photo, or ``text`` on every photo), read by
+  :func:`wmark.api.extract` as it is: ``recovered`` when the exact message comes back,
+  ``accuracy_message`` the bit accuracy on the row extract chose (row 0 first, then the
+  grid by confidence, the first that decodes; row 0 when none does);
+* PSNR of the marked photos, embed and extract seconds per photo, and the clean photos
+  read too (``clean_found``: a clean photo that decodes; ``clean_verified``: one that
+  verifies as carrying the photo's bits) - false positives, which must stay at 0.
+
+Peers (``peers=True``, the ``bench`` extra): invisible-watermark's ``dwtDct``,
+``dwtDctSvd`` and ``rivaGan`` (32 bits, all it takes; needs onnxruntime) and
+blind-watermark, with their default settings, on the same photos, bits and attacks;
+the others carry as many bits as the wmark model. Importing blind-watermark sets
+multiprocessing's start method to ``fork`` for the whole process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import OutputError, UsageError, WmarkError
+
+DEFAULT_SIZE = 512
+MESSAGE_MODES = ("both", "bits", "text")
+PEERS = ("dwtDct", "dwtDctSvd", "rivaGan", "blind-watermark")
+METRICS = ("accuracy", "accuracy_no_search", "accuracy_best", "verified", "recovered", "accuracy_message")
+
+
+def parse_attacks(spec: str | Iterable[str] | None = None) -> dict[str, list[tuple[str, Any]]]:
+    """Columns -> attack chains. ``spec``: None or ``reference`` (the 15 reference presets),
+    or names separated by commas, each a preset (``jpeg50``) or ``ATTACK=VALUE``
+    (``jpeg=30``, any registry attack). UsageError (exit 2) for an unknown one."""
+    from .attacks import PRESETS, REFERENCE, check_chain, preset_chain
+
+    items = spec.split(",") if isinstance(spec, str) else list(spec or [])
+    items = [item.strip() for item in items if item.strip()] or ["reference"]
+    columns: dict[str, list[tuple[str, Any]]] = {}
+    for item in items:
+        if item == "reference":
+            columns.update({name: preset_chain(name) for name in REFERENCE})
+        elif "=" in item:
+            name, _, value = item.partition("=")
+            columns[item] = check_chain([(name.strip(), value.strip())])
+        elif item in PRESETS:
+            columns[item] = preset_chain(item)
+        else:
+            raise UsageError(f"unknown attack {item!r}: give presets ({', '.join(PRESETS)}), ATTACK=VALUE "
+                             "(jpeg=30) or reference")
+    return columns
+
+
+def prepare(rgb: np.ndarray, size: int | None) -> np.ndarray:
+    """The centre square of ``rgb`` resized to ``size`` x ``size`` (``rgb`` when None)."""
+    if size is None:
+        return rgb
+    import cv2
+
+    height, width = rgb.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = np.ascontiguousarray(rgb[top:top + side, left:left + side])
+    if side == size:
+        return square
+    return cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
+
+
+def _table(heads: list[str], attacks: list[str], cells: list[Any]) -> list[str]:
+    """Markdown rows: one per attack, then the mean and the worst column; ``cells`` holds
+    (summary, metrics) per column, the first metric present is shown, in %."""
+    def value(row: dict[str, Any], metrics: Sequence[str]) -> float | None:
+        return next((row[m] for m in metrics if row.get(m) is not None), None)
+
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
+    lines = ["| attack | " + " | ".join(heads) + " |", "| --- |" + " ---: |" * len(heads)]
+    for attack in attacks:
+        lines.append(f"| `{attack}` | " + " | ".join(pct(value(x["attacks"][attack], m)) for x, m in cells) + " |")
+    worst = [min((v for a in attacks if (v := value(x["attacks"][a], m)) is not None), default=None)
+             for x, m in cells]
+    lines.append("| **mean** | " + " | ".join(pct(value(x["mean"], m)) for x, m in cells) + " |")
+    return lines + ["| **worst** | " + " | ".join(map(pct, worst)) + " |"]
+
+
+def _mean(values: Iterable[Any]) -> float | None:
+    kept = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return sum(kept) / len(kept) if kept else None
+
+
+@dataclass
+class SystemResult:
+    """One watermarking system (``wmark encoder``, a peer) and its per-photo records."""
+
+    name: str
+    bits: int
+    peer: bool = False
+    images: list[dict[str, Any]] = field(default_factory=list)
+
+    def column(self, attack: str, metric: str) -> float | None:
+        """Mean of ``metric`` over the photos for ``attack`` (None when not measured)."""
+        return _mean(image["attacks"].get(attack, {}).get(metric) for image in self.images)
+
+    def summary(self, attacks: Sequence[str]) -> dict[str, Any]:
+        table = {a: {m: self.column(a, m) for m in METRICS} for a in attacks}
+        table = {a: {m: v for m, v in row.items() if v is not None} for a, row in table.items()}
+        means = {m: _mean(row.get(m) for row in table.values()) for m in METRICS}
+        psnrs = [image["psnr"] for image in self.images if image.get("psnr") is not None]
+        return {
+            "name": self.name, "bits": self.bits, "peer": self.peer, "images": len(self.images),
+            "psnr_mean": _mean(psnrs), "psnr_min": min(psnrs) if psnrs else None,
+            "embed_s": _mean(image.get("embed_s") for image in self.images),
+            "extract_s": _mean(image.get("extract_s") for image in self.images),
+            "clean_found": sum(bool(image.get("clean_found")) for image in self.images),
+            "clean_verified": sum(bool(image.get("clean_verified")) for image in self.images),
+            "attacks": table, "mean": {m: v for m, v in means.items() if v is not None},
+        }
+
+
+@dataclass
+class BenchReport:
+    """Settings, the systems measured, and their per-photo numbers; JSON, CSV and Markdown."""
+
+    settings: dict[str, Any]
+    systems: list[SystemResult]
+    skipped: list[dict[str, str]] = field(default_factory=list)  # photos or peers that could not run
+
+    @property
+    def attacks(self) -> list[str]:
+        return list(self.settings["attacks"])
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [system.summary(self.attacks) for system in self.systems]
+
+    def to_json(self) -> str:
+        data = {"settings": self.settings, "summary": self.summary(), "skipped": self.skipped,
+                "images": {s.name: s.images for s in self.systems}}
+        return json.dumps(data, indent=1, ensure_ascii=False, default=str)
+
+    def to_csv(self) -> str:
+        """One row per system and column (and a ``mean`` row per system); fractions in [0, 1]."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["system", "bits", "attack", "images", *METRICS, "psnr_mean", "psnr_min"])
+        for summary in self.summary():
+            rows = [*summary["attacks"].items(), ("mean", summary["mean"])]
+            for attack, row in rows:
+                writer.writerow([summary["name"], summary["bits"], attack, summary["images"],
+                                 *("" if row.get(m) is None else f"{row[m]:.6f}" for m in METRICS),
+                                 *("" if summary[k] is None else f"{summary[k]:.3f}" for k in ("psnr_mean",
+                                                                                               "psnr_min"))])
+        return out.getvalue()
+
+    def to_markdown(self) -> str:
+        """The tables of the report: bit accuracy per attack per system, wmark's message
+        recovery and search figures, PSNR, time and false positives."""
+        s, summaries = self.settings, self.summary()
+        ours = [x for x in summaries if not x["peer"]]
+        size = f"{s['size']}x{s['size']}" if s["size"] else "native size"
+        photos = f"{s['images']} photo" + ("s" if s["images"] != 1 else "")
+        lines = [f"`{s['command']}`: {photos}, {size}, model `{s['model']}`, seed {s['seed']}, "
+                 f"{s['date'][:10]}, {s['device']}.", "",
+                 "Bit accuracy (%) of random raw bits, read on the most confident alignment (of the photo as it "
+                 "is and the sync grid: what a reader without the bits can pick; peers read the photo as it is):"
+                 if s["message_mode"] != "text" else
+                 "Bit accuracy (%) of the message's bits on the alignment extract chose:", ""]
+        lines += _table([f"{x['name']} ({x['bits']} bits)" for x in summaries], self.attacks,
+                        [[x, ("accuracy", "accuracy_message")] for x in summaries])
+        if ours:
+            lines += ["", "wmark (%): `message` = exact Reed-Solomon message recovery, `verify` = raw bits verified "
+                      "at FPR 1e-6, bit accuracy on `extract's row` (the message's bits, on the alignment extract "
+                      "chose), with `no search` (the photo as it is) and on the `best row` (an upper bound: "
+                      "choosing it needs the bits):", ""]
+            heads = {"recovered": "message", "verified": "verify", "accuracy_message": "extract's row",
+                     "accuracy_no_search": "no search", "accuracy_best": "best row"}
+            lines += _table([f"{x['name']}: {h}" for x in ours for h in heads.values()], self.attacks,
+                            [[x, (m,)] for x in ours for m in heads])
+        num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+        lines += ["", "| system | bits | PSNR mean (dB) | PSNR min (dB) | embed (s/photo) | extract (s/photo) | "
+                  "clean photos decoded / verified |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for x in summaries:
+            clean = "-" if x["peer"] else f"{x['clean_found']} / {x['clean_verified']}"
+            lines.append(f"| {x['name']} | {x['bits']} | {num(x['psnr_mean'], '.2f')} | {num(x['psnr_min'], '.2f')}"
+                         f" | {num(x['embed_s'], '.3f')} | {num(x['extract_s'], '.3f')} | {clean} |")
+        lines += [""] + [f"Skipped {item['kind']} {item['name']}: {item['reason']}" for item in self.skipped]
+        if any(v is None for x in summaries for a in self.attacks for v in [x["attacks"][a].get("accuracy")]
+               if x["peer"]):
+            lines.append("`-`: the tool could not read the attacked photos (see report.json).")
+        return "\n".join(lines).rstrip("\n") + "\n"
+
+    def save(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Write report.json, report.csv and report.md into ``folder`` (created), each atomically."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            written = []
+            for name, text in (("report.json", self.to_json()), ("report.csv", self.to_csv()),
+                               ("report.md", self.to_markdown())):
+                handle, temp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+                try:
+                    with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+                        out.write(text)
+                    os.chmod(temp, 0o644)
+                    os.replace(temp, folder / name)
+                except BaseException:
+                    Path(temp).unlink(missing_ok=True)
+                    raise
+                written.append(folder / name)
+        except OSError as error:
+            raise OutputError(f"cannot write the report into {folder}: {error.strerror or error}") from None
+        return written
+
+
+# --------------------------------------------------------------------------- systems
+
+
+class _Wmark:
+    def __init__(self, net: Any, method: str, device: str, mode: str, text: str | None, strength: float):
+        from . import payload
+
+        self.net, self.method, self.device, self.mode, self.strength = net, method, device, mode, strength
+        self.name, self.bits, self.text, self.room = f"wmark {method}", net.cfg.bits, text, 0
+        if mode != "bits":  # PayloadError (exit 2) now when the model or the text cannot carry a message
+            self.room = payload.capacity(self.bits).max_bytes
+            if text is not None:
+                payload.encode(payload.Message.from_text(text), self.bits)
+
+    def run(self, rgb: np.ndarray, raw: np.ndarray, columns: dict[str, list], seed: int) -> dict[str, Any]:
+        from . import api
+        from .attacks import apply_chain
+        from .payload import Message
+
+        rec: dict[str, Any] = {"attacks": {name: {} for name in columns}}
+        embed_s, extract_s = [], []
+
+        def embed(message: Any) -> Any:
+            start = time.perf_counter()
+            result = api.embed(rgb, message, model=self.net, method=self.method, strength=self.strength,
+                               device=self.device)
+            embed_s.append(time.perf_counter() - start)
+            return result
+
+        def timed(function: Callable[..., Any], image: np.ndarray) -> Any:
+            start = time.perf_counter()
+            out = function(image, model=self.net, device=self.device)
+            extract_s.append(time.perf_counter() - start)
+            return out
+
+        if self.mode in ("both", "bits"):
+            marked = embed(Message.from_bits(raw))
+            rec["psnr"] = marked.psnr
+            for name, chain in columns.items():
+                rows, _ = timed(api.decode_probabilities, apply_chain(marked.image, chain, seed=seed))
+                correct = np.mean((rows > 0.5) == raw.astype(bool), axis=1)
+                chosen = int(np.argmax(np.mean(np.abs(2 * rows - 1), axis=1)))
+                rec["attacks"][name].update(accuracy=float(correct[chosen]), accuracy_no_search=float(correct[0]),
+                                            accuracy_best=float(correct.max()), verified=self._verified(rows, raw))
+            rows, _ = timed(api.decode_probabilities, rgb)
+            rec["clean_verified"] = self._verified(rows, raw)
+        if self.mode in ("both", "text"):
+            data = np.packbits(raw)[: self.room].tobytes()  # random per photo, from its seeded bits
+            message = Message.from_text(self.text) if self.text is not None else Message("bytes", data)
+            marked = embed(message)
+            rec["psnr_message"] = marked.psnr
+            rec.setdefault("psnr", marked.psnr)
+            for name, chain in columns.items():
+                found = timed(api.extract, apply_chain(marked.image, chain, seed=seed))
+                rec["attacks"][name].update(
+                    recovered=bool(found.found and found.message == message),
+                    accuracy_message=float(np.mean((found.probabilities > 0.5) == marked.bits.astype(bool))))
+            rec["clean_found"] = bool(timed(api.extract, rgb).found)
+        rec["embed_s"], rec["extract_s"] = _mean(embed_s), _mean(extract_s)
+        return rec
+
+    @staticmethod
+    def _verified(rows: np.ndarray, raw: np.ndarray) -> bool:
+        """:func:`wmark.api.verify`'s decision at its default FPR, from rows already decoded."""
+        from .api import DEFAULT_FPR, binomial_tail
+
+        matching = int(np.max(np.count_nonzero((rows > 0.5) == raw.astype(bool), axis=1)))
+        return min(1.0, len(rows) * binomial_tail(rows.shape[1], matching)) <= DEFAULT_FPR
+
+
+class _Peer:
+    """A published watermarking tool, through its own Python API, on BGR uint8 arrays."""
+
+    def __init__(self, name: str, bits: int):
+        self.name, self.bits = name, (32 if name == "rivaGan" else bits)
+        if name == "blind-watermark":
+            import blind_watermark
+
+            blind_watermark.bw_notes.close()  # it prints a banner on stdout otherwise
+            self.module = blind_watermark
+        else:
+            import imwatermark
+
+            if name == "rivaGan":
+                imwatermark.WatermarkEncoder.loadModel()  # ImportError without onnxruntime
+            self.module = imwatermark
+
+    def embed(self, bgr: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        if self.name == "blind-watermark":
+            mark = self.module.WaterMark(password_wm=1, password_img=1)
+            mark.read_img(img=bgr)
+            mark.read_wm(bits.astype(bool), mode="bit")
+            return np.clip(np.rint(mark.embed()), 0, 255).astype(np.uint8)
+        encoder = self.module.WatermarkEncoder()
+        encoder.set_watermark("bits", bits.tolist())
+        return np.asarray(encoder.encode(bgr, self.name), dtype=np.uint8)
+
+    def extract(self, bgr: np.ndarray) -> np.ndarray:
+        if self.name == "blind-watermark":
+            found = self.module.WaterMark(password_wm=1, password_img=1).extract(
+                embed_img=bgr, wm_shape=self.bits, mode="bit")
+        else:
+            found = self.module.WatermarkDecoder("bits", self.bits).decode(bgr, self.name)
+        return np.asarray(found).astype(bool).ravel()
+
+    def run(self, rgb: np.ndarray, raw: np.ndarray, columns: dict[str, list], seed: int) -> dict[str, Any]:
+        from .attacks import apply_chain
+        from .imageio import psnr
+
+        bits = raw[: self.bits] if self.bits <= raw.size else np.resize(raw, self.bits)
+        start = time.perf_counter()
+        marked = self.embed(np.ascontiguousarray(rgb[:, :, ::-1]), bits)[:, :, ::-1]
+        rec: dict[str, Any] = {"attacks": {}, "psnr": psnr(rgb, marked), "embed_s": time.perf_counter() - start}
+        extract_s = []
+        for name, chain in columns.items():
+            attacked = apply_chain(np.ascontiguousarray(marked), chain, seed=seed)
+            start = time.perf_counter()
+            try:
+                found = self.extract(np.ascontiguousarray(attacked[:, :, ::-1]))
+                rec["attacks"][name] = {"accuracy": float(np.mean(found == bits.astype(bool)))}
+            except Exception as error:  # a peer that cannot read an attacked photo (too small, ...)
+                rec["attacks"][name] = {"accuracy": None, "error": f"{type(error).__name__}: {error}"}
+            extract_s.append(time.perf_counter() - start)
+        rec["extract_s"] = _mean(extract_s)
+        return rec
+
+
+def _run_one(system: Any, rgb: np.ndarray, raw: np.ndarray, columns: dict[str, list], seed: int) -> dict[str, Any]:
+    try:
+        return system.run(rgb, raw, columns, seed)
+    except Exception as error:  # a peer that refuses the photo (imwatermark: under 256x256 px)
+        if not isinstance(system, _Peer):
+            raise
+        return {"attacks": {name: {} for name in columns}, "error": f"{type(error).__name__}: {error}"}
+
+
+def load_peers(bits: int, names: Sequence[str] = PEERS) -> tuple[list[_Peer], list[dict[str, str]]]:
+    """The peers that import here, and ``{"name", "reason"}`` for those that do not."""
+    peers, missing = [], []
+    for name in names:
+        if name not in PEERS:
+            raise UsageError(f"unknown peer {name!r} (known: {', '.join(PEERS)})")
+        try:
+            peers.append(_Peer(name, bits))
+        except (ImportError, RuntimeError, OSError) as error:
+            reason = f"{' '.join(str(error).split())}; pip install 'wmark[bench]' (and onnxruntime for rivaGan)"
+            missing.append({"kind": "peer", "name": name, "reason": reason})
+    return peers, missing
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Iterable[str] | None = None,
+                  method: str | Sequence[str] = "encoder", model: Any = "default", strength: float = 1.0,
+                  size: int | None = DEFAULT_SIZE,
+                  seed: int = 0, message_mode: str = "both", text: str | None = None,
+                  peers: bool | Sequence[str] = False, device: str = "auto",
+                  progress: Callable[[int, int, str], None] | None = None,
+                  on_error: Callable[[Path, Exception], None] | None = None, command: str = "") -> BenchReport:
+    """Embed, attack and extract on every photo of ``paths``; see the module docstring.
+
+    ``model``: a packaged model's name or a :class:`WatermarkModel`. ``method``:
+    ``encoder``, ``ismark`` or both (a list). ``progress(done, total, label)`` is called
+    after each photo and system. A photo that cannot be read goes to ``on_error`` (and
+    is skipped) when given, else its InputError is raised.
+    """
+    from . import __version__, zoo
+    from .imageio import read_image
+
+    methods = [m.strip() for m in method.split(",")] if isinstance(method, str) else list(method)
+    if not methods or set(methods) - {"encoder", "ismark"}:
+        raise UsageError(f"method must be encoder, ismark or both (got {method!r})")
+    if message_mode not in MESSAGE_MODES:
+        raise UsageError(f"message_mode must be one of {', '.join(MESSAGE_MODES)} (got {message_mode!r})")
+    if not 0 < strength <= 10:
+        raise UsageError(f"strength must be in (0, 10] (got {strength})")
+    if size is not None and size < 64:
+        raise UsageError(f"size must be at least 64 px, or None for the photos as they are (got {size})")
+    columns = parse_attacks(attacks)
+    device = zoo.resolve_device(device)
+    if isinstance(model, str):
+        model_name, net = zoo.get_entry(model).name, zoo.load_model(model, device)
+    else:
+        model_name, net = "custom", model.to(device).eval()
+    systems: list[Any] = [_Wmark(net, m, device, message_mode, text, strength) for m in methods]
+    peer_names = PEERS if peers is True else (peers or ())
+    found_peers, skipped = load_peers(net.cfg.bits, peer_names) if peer_names else ([], [])
+    systems += found_peers
+    results = [SystemResult(system.name, system.bits, isinstance(system, _Peer)) for system in systems]
+    total, done, images = len(paths) * len(systems), 0, 0
+    from importlib.metadata import version
+
+    packages = {"blind-watermark" if x.name == "blind-watermark" else "invisible-watermark" for x in found_peers}
+    peer_versions = {package: version(package) for package in sorted(packages)}
+    for index, path in enumerate(map(Path, paths)):
+        raw = np.random.default_rng([seed, index]).integers(0, 2, net.cfg.bits, dtype=np.uint8)
+        records = []
+        try:
+            rgb = prepare(read_image(path).rgb, size)
+            for system in systems:
+                records.append(_run_one(system, rgb, raw, columns, seed * 1_000_003 + index))
+                if progress is not None:
+                    progress(done + len(records), total, f"{path.name}: {system.name}")
+        except WmarkError as error:  # unreadable, or too small for wmark after an attack
+            if on_error is None:
+                raise
+            on_error(path, error)
+            skipped.append({"kind": "photo", "name": os.fspath(path), "reason": str(error)})
+            if progress is not None:
+                progress(done + len(systems), total, f"{path.name}: skipped")
+        else:
+            images += 1
+            for result, record in zip(results, records):
+                result.images.append({"path": os.fspath(path), "width": rgb.shape[1], "height": rgb.shape[0],
+                                      **record})
+        done += len(systems)
+    import torch
+
+    settings = {
+        "command": command or "wmark.bench.run_benchmark", "attacks": columns, "methods": methods,
+        "model": model_name, "strength": strength, "raw_bits": net.cfg.bits, "model_size": net.cfg.size,
+        "size": size, "seed": seed, "message_mode": message_mode, "text": text, "images": images,
+        "device": device, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"wmark": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                     "python": platform.python_version(), **peer_versions},
+        "hardware": {"machine": platform.machine(), "cpus": os.cpu_count(),
+                     "gpu": torch.cuda.get_device_name() if device == "cuda" else None},
+    }
+    return BenchReport(settings, results, skipped)
+

@@ -1,0 +1,111 @@
+"""``wmark bench``: embed, attack and extract on a folder of photos; a table of how the mark survives."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shlex
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import EXIT_INPUT, EXIT_OK, InputError, OutputError, UsageError
+from .common import ModelOption, RecursiveOption, emit_text, expand_inputs, note, progress_bar, report_error
+from .embed import DeviceOption
+
+
+def bench(
+    inputs: Annotated[list[Path], typer.Argument(metavar="DIR", show_default=False,
+                                                 help="Folder of photos (or image files, quoted globs).")],
+    attacks: Annotated[str, typer.Option(
+        "--attacks", metavar="LIST",
+        help="Columns, separated by commas: presets (jpeg50, rot2, ...; see `wmark attack --help`), "
+             "ATTACK=VALUE (jpeg=30), or reference (the 15 reference presets).")] = "reference",
+    method: Annotated[str, typer.Option("--method", metavar="encoder|ismark",
+                                        help="How wmark embeds; encoder,ismark runs both.")] = "encoder",
+    model: ModelOption = None,
+    strength: Annotated[float, typer.Option("--strength", min=0.05, max=10.0, metavar="F",
+                                            help="Residual strength of wmark's mark.")] = 1.0,
+    size: Annotated[int, typer.Option("--size", min=0, metavar="N",
+                                      help="Centre square resized to N x N; 0 keeps the photos as they are.")] = 512,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, metavar="N", show_default=False,
+                                                 help="Only the first N photos.")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, metavar="N", help="Seed of the bits and attacks.")] = 0,
+    messages: Annotated[str, typer.Option("--messages", metavar="both|bits|text",
+                                          help="Raw random bits (bit accuracy), a Reed-Solomon text "
+                                               "(exact recovery), or both.")] = "both",
+    peers: Annotated[bool, typer.Option("--peers", help="Also run invisible-watermark (dwtDct, dwtDctSvd, "
+                                                        "rivaGan) and blind-watermark, if installed.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="REPORT_DIR", show_default=False,
+                                                help="Write report.json, report.csv and report.md here.")] = None,
+    device: DeviceOption = "auto",
+    recursive: RecursiveOption = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the JSON report, not the table.")] = False,
+) -> None:
+    """Measure robustness on your photos: bit accuracy and exact message recovery per attack.
+
+    Prints Markdown tables on stdout (--json: the full report with every per-photo number); --out also writes report.json, report.csv and report.md there.
+
+    Exit 3 when a photo could not be read (it is skipped, the others are measured), 2 for a bad option or attack, 4 when the report cannot be written.
+    """
+    from ..bench import MESSAGE_MODES, parse_attacks, run_benchmark
+
+    parse_attacks(attacks)  # an unknown attack fails before any work
+    if set(m.strip() for m in method.split(",")) - {"encoder", "ismark"}:
+        raise UsageError(f"--method must be encoder, ismark or encoder,ismark (got {method!r})")
+    if messages not in MESSAGE_MODES:
+        raise UsageError(f"--messages must be one of {', '.join(MESSAGE_MODES)} (got {messages!r})")
+    if 0 < size < 64:
+        raise UsageError(f"--size must be at least 64, or 0 for the photos as they are (got {size})")
+    missing = [item for item in inputs if not glob.has_magic(os.fspath(item)) and not item.exists()]
+    if missing:
+        raise InputError(f"{missing[0]}: no such file or folder")
+    paths = expand_inputs(inputs, recursive=recursive)[:limit]
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out} is not a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"cannot create the report folder {out}: {error.strerror or error}") from None
+        if not os.access(out, os.W_OK):
+            raise OutputError(f"cannot write into the report folder {out}")
+
+    command = ["wmark", "bench", *map(os.fspath, inputs), "--attacks", attacks, "--method", method,
+               "--size", str(size), "--seed", str(seed), "--messages", messages]
+    command += ["--strength", f"{strength:g}"] if strength != 1.0 else []
+    command += (["--model", model] if model else []) + (["--limit", str(limit)] if limit else [])
+    command += ["--peers"] if peers else []
+    status = EXIT_OK
+    with progress_bar(len(paths), "bench") as advance:
+        shown = 0
+
+        def progress(done: int, total: int, label: str) -> None:
+            nonlocal shown
+            while shown < done * len(paths) // total:
+                advance(label)
+                shown += 1
+
+        def on_error(path: Path, error: Exception) -> None:
+            nonlocal status
+            status = max(status, report_error(error, path))
+
+        report = run_benchmark(paths, attacks=attacks, method=method, model=model or "default", strength=strength,
+                               size=size or None, seed=seed, message_mode=messages, peers=peers, device=device,
+                               progress=progress, on_error=on_error, command=shlex.join(command))
+    for item in report.skipped:
+        if item["kind"] == "peer":
+            note(f"skipped peer {item['name']}: {item['reason']}")
+    if out is not None:
+        written = report.save(out)
+        note("wrote " + ", ".join(os.fspath(path) for path in written))
+    emit_text(report.to_json() if json_output else report.to_markdown().rstrip("\n"))
+    if not report.settings["images"]:
+        status = max(status, EXIT_INPUT)
+    if status:
+        raise typer.Exit(status)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
