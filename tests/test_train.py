@@ -184,3 +184,21 @@ def test_a_few_steps_lower_the_message_loss(photos):
         accuracies.append(float(((logits > 0) == bits.bool()).float().mean()))
     assert losses[-1] < 0.5 * losses[0], losses
     assert accuracies[-1] >= 0.85 and accuracies[0] < 0.7, accuracies  # chance at the start
+
+
+def test_psnr_control_follows_the_decoder(photos, tmp_path):
+    cfg = replace(PRESETS["tiny"], psnr_control=(0.8, 0.9), psnr_step=0.5)
+    trainer = Trainer(cfg, photos, tmp_path / "run", log=quiet([]))
+    trainer.step = cfg.psnr_ramp[0]
+    start = trainer.current_psnr()
+    assert start == cfg.start_psnr
+    trainer.adapt_psnr(0.95)
+    assert trainer.current_psnr() == start + 0.5  # good window: quieter
+    trainer.adapt_psnr(0.85)
+    assert trainer.current_psnr() == start + 0.5  # in between: held
+    trainer.adapt_psnr(0.5)
+    trainer.adapt_psnr(0.5)
+    assert trainer.current_psnr() == cfg.start_psnr  # bad windows: louder, never past the start
+    for _ in range(100):
+        trainer.adapt_psnr(1.0)
+    assert trainer.current_psnr() == cfg.model.psnr  # never quieter than the target

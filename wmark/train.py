@@ -1,8 +1,11 @@
 """Resumable training of the model family on a folder of photos.
 
 Recipe (DESIGN.md, the anchors): message loss only, with the residual held at a fixed
-energy (PSNR) that starts loud and is lowered step by step to the model's target (a
-late strength cut, learned instead of applied); no noise for the first steps, then
+energy (PSNR) that starts loud and is lowered towards the model's target (a late
+strength cut, learned instead of applied). With ``psnr_control`` the energy follows the
+decoder: 0.1 dB quieter after a window of steps whose bit accuracy under noise was at
+or above the upper bound, 0.1 dB louder below the lower one, so the run never gets
+quieter than its robustness allows; otherwise a fixed ramp. No noise for the first steps, then
 every noise's strength ramped in (StegaStamp) and sampled by a curriculum that favours
 the weakest attack; real and simulated JPEG mixed per mini-batch (MBRS).
 """
@@ -38,6 +41,8 @@ class TrainConfig:
     lr: float = 5e-4
     start_psnr: float = 25.0
     psnr_ramp: tuple[int, int] = (500, 10000)
+    psnr_control: tuple[float, float] | None = (0.82, 0.90)  # accuracy bounds; None: the ramp
+    psnr_step: float = 0.1
     noise_free_steps: int = 100
     noise_ramp: tuple[int, int] = (100, 4000)
     val_every: int = 500
@@ -53,8 +58,8 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}")
         model = ModelConfig.from_dict(values.pop("model", {}))
-        for key in ("psnr_ramp", "noise_ramp"):
-            if key in values:
+        for key in ("psnr_ramp", "noise_ramp", "psnr_control"):
+            if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(model=model, **values)
 
@@ -204,6 +209,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.mixer = NoiseMixer(seed=cfg.seed)
         self.step = 0
+        self.psnr = cfg.start_psnr
         self.train_photos = PhotoCrops(data)
         val = PhotoCrops(val_data or data, limit=cfg.val_images)
         self.val_covers = val.centre_batch(cfg.val_images, cfg.model.size).to(self.device)
@@ -216,7 +222,7 @@ class Trainer:
 
     def state(self) -> dict:
         return {
-            "config": self.cfg.to_dict(), "step": self.step, "model": self.model.state_dict(),
+            "config": self.cfg.to_dict(), "step": self.step, "psnr": self.psnr, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "mixer": self.mixer.state_dict(),
             "rng": {"python": random.getstate(), "torch": torch.get_rng_state(), "numpy": self.rng.bit_generator.state},
         }
@@ -232,6 +238,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.mixer.load_state_dict(state["mixer"])
         self.step = state["step"]
+        self.psnr = state.get("psnr", training_psnr(self.cfg, self.step))  # runs from before psnr_control
         random.setstate(state["rng"]["python"])
         torch.set_rng_state(state["rng"]["torch"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
@@ -240,7 +247,7 @@ class Trainer:
         cfg = self.cfg
         covers = self.train_photos.random_batch(cfg.batch_size, cfg.model.size, self.rng).to(self.device)
         bits = torch.randint(0, 2, (cfg.batch_size, cfg.model.bits), device=self.device).float()
-        psnr = training_psnr(cfg, self.step)
+        psnr = self.current_psnr()
         attention = self.model.attention_mask(covers, bits) if cfg.model.attention else None
         residual = 10 ** (-psnr / 20) * self.model.encoder(covers, bits, attention)
         marked = layers.quantize(covers + residual)
@@ -259,6 +266,20 @@ class Trainer:
             self.mixer.update(chains, accuracy)
         self.step += 1
         return {"loss": loss.item(), "acc": accuracy.mean().item(), "psnr": psnr}
+
+    def current_psnr(self) -> float:
+        """The residual energy (as PSNR) of the next step."""
+        return self.psnr if self.cfg.psnr_control else training_psnr(self.cfg, self.step)
+
+    def adapt_psnr(self, accuracy: float) -> None:
+        """Quieter after a good window, louder after a bad one (within start .. target)."""
+        if not self.cfg.psnr_control or self.step < self.cfg.psnr_ramp[0]:
+            return
+        low, high = self.cfg.psnr_control
+        if accuracy >= high:
+            self.psnr = min(self.psnr + self.cfg.psnr_step, self.cfg.model.psnr)
+        elif accuracy < low:
+            self.psnr = max(self.psnr - self.cfg.psnr_step, self.cfg.start_psnr)
 
     def run(self, steps: int) -> None:
         """Train until ``step == steps``; checkpoints on a timer, at the end and on a signal."""
@@ -280,6 +301,7 @@ class Trainer:
                     rate = (time.monotonic() - started) / max(self.step - first, 1)
                     self.log(f"step {self.step} loss {mean['loss']:.4f} acc {mean['acc']:.4f} "
                              f"psnr {mean['psnr']:.1f} {rate:.2f}s/step")
+                    self.adapt_psnr(mean["acc"])
                     window.clear()
                 if self.step % self.cfg.val_every == 0:
                     self._validate()
@@ -295,7 +317,7 @@ class Trainer:
         self.save()
 
     def _validate(self) -> None:
-        psnr = training_psnr(self.cfg, self.step)
+        psnr = self.current_psnr()
         result = {"step": self.step, **validate(self.model, self.val_covers, self.val_bits, psnr),
                   "curriculum": {k: round(v, 4) for k, v in self.mixer.accuracy.items()}}
         with open(self.run_dir / "log.jsonl", "a") as handle:
