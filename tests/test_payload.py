@@ -170,3 +170,24 @@ def test_message_helpers() -> None:
         Message.from_bits([0, 2])
     with pytest.raises(PayloadError, match="kind"):
         Message("json", b"{}")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("raw_bits", [64, 100])
+def test_a_key_round_trips_and_a_wrong_key_finds_nothing(raw_bits):
+    from wmark.payload import key_schedule
+
+    rng = np.random.default_rng(raw_bits)
+    false_decodes = 0
+    for trial in range(200):
+        key, wrong = rng.bytes(16), rng.bytes(16)
+        message = Message("bytes", rng.bytes(int(rng.integers(0, capacity(raw_bits).max_bytes + 1))))
+        bits = encode(message, raw_bits, key=key)
+        assert not np.array_equal(bits, encode(message, raw_bits))  # the key changes what is embedded
+        soft = np.where(bits == 1, 0.9, 0.1)
+        assert decode(soft, key=key).message == message
+        false_decodes += decode(soft, key=wrong).found + decode(soft).found
+    assert false_decodes == 0
+    mask, permutation = key_schedule(b"k" * 16, raw_bits)
+    assert sorted(permutation.tolist()) == list(range(raw_bits)) and set(mask.tolist()) <= {0, 1}
+    with pytest.raises(PayloadError):
+        key_schedule(b"", raw_bits)

@@ -141,12 +141,13 @@ def _model(model: "str | WatermarkModel", device: str) -> tuple["WatermarkModel"
     return model.to(device).eval(), "custom", device
 
 
-def _message_bits(message: Message | str | bytes, raw_bits: int, model_name: str) -> np.ndarray:
+def _message_bits(message: Message | str | bytes, raw_bits: int, model_name: str,
+                  key: bytes | None) -> np.ndarray:
     if isinstance(message, str):
         message = Message.from_text(message)
     elif isinstance(message, (bytes, bytearray)):
         message = Message(kind="bytes", data=bytes(message))
-    return payload.encode(message, raw_bits, model=model_name)
+    return payload.encode(message, raw_bits, model=model_name, key=key)
 
 
 def binomial_tail(n: int, k: int) -> float:
@@ -160,8 +161,11 @@ def binomial_tail(n: int, k: int) -> float:
 
 
 def embed(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
-          strength: float = 1.0, method: str = "encoder", device: str = "auto") -> EmbedResult:
+          strength: float = 1.0, method: str = "encoder", key: bytes | None = None,
+          device: str = "auto") -> EmbedResult:
     """Mark ``image`` with ``message`` (text, bytes or a :class:`Message`).
+
+    ``key``: a secret key (:func:`wmark.keys.read_key`); only the same key reads it back.
 
     ``method``: ``encoder`` (one network pass) or ``ismark`` (per-image optimisation
     against the decoder, slower and more robust; :mod:`wmark.ismark`).
@@ -175,7 +179,7 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
         raise UsageError(f"method must be encoder or ismark (got {method!r})")
     rgb, kind = _as_rgb(image)
     net, name, device = _model(model, device)
-    bits = _message_bits(message, net.cfg.bits, name)
+    bits = _message_bits(message, net.cfg.bits, name, key)
     cover = _working(rgb, net.cfg.size).to(device)
     target = torch.from_numpy(bits)[None].float().to(device)
     if method == "ismark":
@@ -218,8 +222,8 @@ def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default
     return torch.sigmoid(logits.double()).cpu().numpy(), name
 
 
-def extract(image: Any, *, model: "str | WatermarkModel" = "default", device: str = "auto",
-            search: bool = True) -> ExtractResult:
+def extract(image: Any, *, model: "str | WatermarkModel" = "default", key: bytes | None = None,
+            device: str = "auto", search: bool = True) -> ExtractResult:
     """Read the message of ``image``; ``found`` is False when none decodes.
 
     With ``search`` the crop/zoom/rotation grid of :mod:`wmark.sync` is tried when the
@@ -230,12 +234,12 @@ def extract(image: Any, *, model: "str | WatermarkModel" = "default", device: st
     confidence = np.mean(np.abs(2 * rows - 1), axis=1)
     order = [0, *sorted(range(1, len(rows)), key=lambda i: -confidence[i])]
     for tried, index in enumerate(order, start=1):
-        decoded = payload.decode(rows[index])
+        decoded = payload.decode(rows[index], key=key)
         if decoded.found:
             break
     else:
         index, tried = 0, len(rows)
-        decoded = payload.decode(rows[0])
+        decoded = payload.decode(rows[0], key=key)
     if decoded.found:
         # Union bound over every codeword the decoder could have landed on, and every alignment tried.
         errors = decoded.bit_errors or 0
@@ -247,13 +251,14 @@ def extract(image: Any, *, model: "str | WatermarkModel" = "default", device: st
 
 
 def verify(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
-           fpr: float = DEFAULT_FPR, device: str = "auto", search: bool = True) -> VerifyResult:
+           fpr: float = DEFAULT_FPR, key: bytes | None = None, device: str = "auto",
+           search: bool = True) -> VerifyResult:
     """Test whether ``image`` carries ``message``: a one-sided binomial test at ``fpr``
     on the best of the alignments tried (Bonferroni-corrected)."""
     if not (0 < fpr < 1):
         raise UsageError(f"fpr must be between 0 and 1 (got {fpr})")
     rows, name = decode_probabilities(image, model=model, device=device, search=search)
-    expected = _message_bits(message, rows.shape[1], name).astype(bool)
+    expected = _message_bits(message, rows.shape[1], name, key).astype(bool)
     matching = int(np.max(np.count_nonzero((rows > 0.5) == expected, axis=1)))
     p_value = min(1.0, len(rows) * binomial_tail(rows.shape[1], matching))  # Bonferroni over alignments
     return VerifyResult(p_value <= fpr, matching, rows.shape[1], p_value, fpr, name)

@@ -238,8 +238,23 @@ def _to_symbols(bits: np.ndarray, width: int) -> list[int]:
     return (bits.reshape(-1, width).astype(np.int64) @ weights).tolist()
 
 
-def encode(message: Message, raw_bits: int, *, model: str | None = None) -> np.ndarray:
-    """The ``raw_bits`` (uint8 0/1) that carry ``message``; PayloadError when it does not fit."""
+def key_schedule(key: bytes, nbits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(XOR mask, permutation) of ``nbits`` coded bits for a secret key: bit ``i`` the model
+    carries is coded bit ``permutation[i]`` XOR ``mask[i]``."""
+    if not key:
+        raise PayloadError("the secret key is empty")
+    mask = np.unpackbits(np.frombuffer(hashlib.shake_256(b"wmark key mask v1" + key).digest((nbits + 7) // 8),
+                                       np.uint8))[:nbits]
+    seed = int.from_bytes(hashlib.sha256(b"wmark key permutation v1" + key).digest(), "big")
+    return mask, np.random.default_rng(seed).permutation(nbits)
+
+
+def encode(message: Message, raw_bits: int, *, model: str | None = None, key: bytes | None = None) -> np.ndarray:
+    """The ``raw_bits`` (uint8 0/1) that carry ``message``; PayloadError when it does not fit.
+
+    With a secret ``key`` the coded bits are permuted and masked (:func:`key_schedule`):
+    without the key they read as noise. Raw ``bits`` messages are never keyed.
+    """
     if message.kind == "bits":
         if len(message.data) != raw_bits:
             raise PayloadError(f"bits are {len(message.data)} long; the model takes exactly {raw_bits}")
@@ -258,6 +273,9 @@ def encode(message: Message, raw_bits: int, *, model: str | None = None) -> np.n
         codeword = list(_codec(c, cap.symbols, cap.parity_symbols).encode(bytearray(data)))
     bits = np.zeros(raw_bits, np.uint8)
     bits[: cap.code_bits] = _to_bits(codeword, c) ^ _whitening(cap.code_bits)
+    if key is not None:
+        mask, permutation = key_schedule(key, raw_bits)
+        bits = bits[permutation] ^ mask
     return bits
 
 
@@ -291,17 +309,24 @@ def _correct(received: list[int], erasures: list[int], cap: Capacity) -> list[in
     return list(full)
 
 
-def decode(probabilities: np.ndarray, raw_bits: int | None = None) -> Decoded:
+def decode(probabilities: np.ndarray, raw_bits: int | None = None, *, key: bytes | None = None) -> Decoded:
     """Find a message in per-bit probabilities P(bit = 1); never raises on their values.
 
     Non-finite values count as 0.5 and values are clipped to [0, 1]. ValueError when
-    ``raw_bits`` is given and differs from the number of probabilities.
+    ``raw_bits`` is given and differs from the number of probabilities. ``key``: the
+    secret key the message was encoded with (a wrong one finds nothing).
     """
     p = np.asarray(probabilities, dtype=np.float64).ravel()
     if raw_bits is not None and p.size != raw_bits:
         raise ValueError(f"expected {raw_bits} probabilities, got {p.size}")
     cap = capacity(p.size)
     p = np.clip(np.nan_to_num(p, nan=0.5, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    observed = (p > 0.5).astype(np.uint8)  # what the model read, before any key
+    if key is not None:
+        mask, permutation = key_schedule(key, p.size)
+        unkeyed = np.empty_like(p)
+        unkeyed[permutation] = np.where(mask == 1, 1.0 - p, p)
+        p = unkeyed
     hard = (p > 0.5).astype(np.uint8)
     code = hard[: cap.code_bits] ^ _whitening(cap.code_bits)
     received = _to_symbols(code, cap.symbol_bits)
@@ -319,5 +344,5 @@ def decode(probabilities: np.ndarray, raw_bits: int | None = None) -> Decoded:
             continue
         message = _parse(codeword[: cap.data_symbols], cap)
         if message is not None:
-            return Decoded(True, message, symbol_errors, hard, bit_errors)
-    return Decoded(False, None, 0, hard)
+            return Decoded(True, message, symbol_errors, observed, bit_errors)
+    return Decoded(False, None, 0, observed)

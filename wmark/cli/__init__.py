@@ -30,6 +30,7 @@ from . import bench as _bench
 from . import completions as _completions
 from . import embed as _embed
 from . import extract as _extract
+from . import keygen as _keygen
 from . import models as _models
 from .common import Settings, echo_err, report_error
 
@@ -131,6 +132,7 @@ _extract.register(app)
 _attack.register(app)
 _bench.register(app)
 _models.register(app)
+_keygen.register(app)
 _completions.register(app)
 
 

@@ -304,6 +304,8 @@ QualityOption = Annotated[Optional[int], typer.Option("--quality", min=1, max=10
                                                       help="Quality of a JPEG/WebP output (default 95).")]
 ModelOption = Annotated[Optional[str], typer.Option("--model", metavar="NAME", show_default=False,
                                                     help="Packaged model (see `wmark models`).")]
+KeyOption = Annotated[Optional[Path], typer.Option("--key", metavar="FILE", show_default=False,
+                                                  help="Secret key file (`wmark keygen`): only it reads the mark.")]
 MESSAGE_PANEL = "Message"
 MsgOption = Annotated[Optional[str], typer.Option("--msg", metavar="TEXT", show_default=False,
                                                   help="Message text (UTF-8).", rich_help_panel=MESSAGE_PANEL)]
@@ -368,3 +370,12 @@ def message_spec(msg: str | None, hex_: str | None, bits: str | None, *,
     if not value or set(value) - {"0", "1"}:
         raise UsageError(f"--bits wants a string of 0 and 1, got {bits!r}")
     return MessageSpec(kind, value)
+
+
+def load_key(path: Path | None) -> bytes | None:
+    """The secret key of ``--key FILE`` (None without one)."""
+    if path is None:
+        return None
+    from ..keys import read_key
+
+    return read_key(path)

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UsageError
-from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JsonOption, MessageSpec, ModelOption,
-                     MsgOption, OutputOption, Outcome, QualityOption, RecursiveOption, check_output, expand_inputs,
-                     note, output_path_for, read_input, run_per_input, settings)
+from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JsonOption, KeyOption, MessageSpec,
+                     ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RecursiveOption, check_output,
+                     expand_inputs, load_key, note, output_path_for, read_input, run_per_input, settings)
 
 DeviceOption = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|mps",
                                            help="Where the model runs.")]
@@ -39,6 +39,7 @@ def embed(
     strength: Annotated[float, typer.Option("--strength", min=0.05, max=10.0, metavar="F",
                                             help="Residual strength: higher survives more, shows more.")] = 1.0,
     model: ModelOption = None,
+    key: KeyOption = None,
     quality: QualityOption = None,
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
@@ -56,6 +57,7 @@ def embed(
     if method not in ("encoder", "ismark"):
         raise UsageError(f"--method must be encoder or ismark (got {method!r})")
     message = to_message(spec)
+    secret = load_key(key)
     paths = expand_inputs(inputs, recursive=recursive)
     many = len(paths) > 1
 
@@ -67,7 +69,7 @@ def embed(
         check_output(path, destination, force=force)
         image = read_input(path)
         result = api.embed(image.rgb, message, model=model or "default", strength=strength, device=device,
-                           method=method)
+                           method=method, key=secret)
         write_image(destination, result.image, like=image, quality=quality, force=force, inputs=[path])
         note(f"{path} -> {destination} (PSNR {result.psnr:.1f} dB)")
         record = {"output": os.fspath(destination), "psnr": round(result.psnr, 2), "model": result.model,

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_NOT_FOUND, EXIT_OK
-from .common import (BitsOption, HexOption, InputsArgument, JsonOption, ModelOption, MsgOption, Outcome,
-                     RecursiveOption, expand_inputs, message_spec, read_input, run_per_input, settings)
+from .common import (BitsOption, HexOption, InputsArgument, JsonOption, KeyOption, ModelOption, MsgOption, Outcome,
+                     RecursiveOption, expand_inputs, load_key, message_spec, read_input, run_per_input, settings)
 from .embed import DeviceOption, to_message
 
 
@@ -18,6 +18,7 @@ def extract(
     inputs: InputsArgument,
     raw: Annotated[bool, typer.Option("--raw", help="Print the model's raw bit string.")] = False,
     model: ModelOption = None,
+    key: KeyOption = None,
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
     json_output: JsonOption = False,
@@ -26,13 +27,14 @@ def extract(
 
     Exit 0 when every input carried a mark, 1 when one did not.
     """
+    secret = load_key(key)
     paths = expand_inputs(inputs, recursive=recursive)
     many = len(paths) > 1
 
     def work(path: Path) -> Outcome:
         from .. import api
 
-        result = api.extract(read_input(path).rgb, model=model or "default", device=device)
+        result = api.extract(read_input(path).rgb, model=model or "default", key=secret, device=device)
         shown = result.bit_string if raw else (result.text if result.found else "(no watermark found)")
         text = f"{path}: {shown}" if many else shown
         return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.found else EXIT_NOT_FOUND)
@@ -50,6 +52,7 @@ def verify(
     fpr: Annotated[float, typer.Option("--fpr", min=1e-300, max=0.5, metavar="P",
                                        help="False-positive rate of the decision on unmarked photos.")] = 1e-6,
     model: ModelOption = None,
+    key: KeyOption = None,
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
     json_output: JsonOption = False,
@@ -59,12 +62,14 @@ def verify(
     Exit 0 when every input matched, 1 when one did not.
     """
     message = to_message(message_spec(msg, hex_, bits))
+    secret = load_key(key)
     paths = expand_inputs(inputs, recursive=recursive)
 
     def work(path: Path) -> Outcome:
         from .. import api
 
-        result = api.verify(read_input(path).rgb, message, model=model or "default", fpr=fpr, device=device)
+        result = api.verify(read_input(path).rgb, message, model=model or "default", fpr=fpr, key=secret,
+                            device=device)
         verdict = "match" if result.match else "no match"
         text = (f"{os.fspath(path)}: {verdict} ({result.matching_bits}/{result.total_bits} bits, "
                 f"p = {result.p_value:.2e})")
