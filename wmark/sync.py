@@ -15,10 +15,13 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-# Zoom of the suspect's content (crop of 1/z of the side, resized back) and its rotation.
-ZOOMS = (1.0, 1.08, 1.16, 1.25, 1.35)
-ANGLES = (0.0, -2.0, 2.0)
-GRID: tuple[tuple[float, float], ...] = tuple((z, a) for z in ZOOMS for a in ANGLES)
+# (zoom, angle): zoom of the suspect's content (a crop of 1/zoom of the side, resized
+# back) and its rotation in degrees. Zoom in 4 % steps (the model is trained to absorb
+# ±3 %), the rotations at three zooms; the photo as it is comes first.
+GRID: tuple[tuple[float, float], ...] = (
+    *((zoom, 0.0) for zoom in (1.0, 1.04, 1.08, 1.12, 1.16, 1.2, 1.25, 1.3, 1.35)),
+    *((zoom, angle) for zoom in (1.0, 1.12, 1.25) for angle in (-2.0, 2.0)),
+)
 TRIALS = len(GRID)
 
 
