@@ -3,8 +3,8 @@
 Recipe (DESIGN.md, the anchors): message loss only, with the residual held at a fixed
 energy (PSNR) that starts loud and is lowered towards the model's target (a late
 strength cut, learned instead of applied). With ``psnr_control`` the energy follows the
-decoder: 0.1 dB quieter after a window of steps whose bit accuracy under noise was at
-or above the upper bound, 0.1 dB louder below the lower one, so the run never gets
+decoder: ``psnr_step`` dB quieter after a window of steps whose bit accuracy under noise was at
+or above the upper bound, as much louder below the lower one, so the run never gets
 quieter than its robustness allows; otherwise a fixed ramp. No noise for the first steps, then
 every noise's strength ramped in (StegaStamp) and sampled by a curriculum that favours
 the weakest attack; real and simulated JPEG mixed per mini-batch (MBRS).
@@ -36,15 +36,18 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 class TrainConfig:
     """Everything that decides a training run; saved in every checkpoint."""
 
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(bits=100, spread=True))
+    # MBRS message processor + diffusion head at 128x128 (4x4 blocks, 96 channels): learns
+    # 100 bits in ~300 steps from a loud start, where the position-free spread code stalled.
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(
+        bits=100, size=128, patch=4, channels=96, message="processor", diffusion=True))
     batch_size: int = 16
-    lr: float = 5e-4
-    start_psnr: float = 25.0
-    psnr_ramp: tuple[int, int] = (500, 10000)
+    lr: float = 1e-3
+    start_psnr: float = 8.0
+    psnr_ramp: tuple[int, int] = (300, 10000)
     psnr_control: tuple[float, float] | None = (0.82, 0.90)  # accuracy bounds; None: the ramp
-    psnr_step: float = 0.1
-    noise_free_steps: int = 100
-    noise_ramp: tuple[int, int] = (100, 4000)
+    psnr_step: float = 0.2
+    noise_free_steps: int = 300
+    noise_ramp: tuple[int, int] = (300, 4000)
     val_every: int = 500
     val_images: int = 32
     checkpoint_seconds: float = 300.0
