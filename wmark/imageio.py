@@ -351,7 +351,7 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray | LoadedImage, *, 
     fmt = output_format(path)
     if quality is not None and not 1 <= int(quality) <= 100:
         raise UsageError(f"quality must be between 1 and 100 (got {quality})")
-    _check_destination(path, [*inputs, *([like.path] if like is not None and like.path else [])], force)
+    check_destination(path, [*inputs, *([like.path] if like is not None and like.path else [])], force)
 
     image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
     alpha = like.alpha if like is not None else None
@@ -386,7 +386,9 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray | LoadedImage, *, 
     return path
 
 
-def _check_destination(path: Path, inputs: Iterable[str | os.PathLike[str]], force: bool) -> None:
+def check_destination(path: Path, inputs: Iterable[str | os.PathLike[str]], force: bool) -> None:
+    """OutputError unless ``path`` may be written: not one of ``inputs``, not a folder, not an
+    existing file (without ``force``), in an existing folder."""
     target = path.resolve()
     for source in inputs:
         source = Path(source)

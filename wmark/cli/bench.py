@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import EXIT_INPUT, EXIT_OK, InputError, OutputError, UsageError
-from .common import ModelOption, RecursiveOption, emit_text, expand_inputs, note, progress_bar, report_error
+from .common import (ModelOption, RecursiveOption, emit_text, ensure_folder, expand_inputs, note, progress_bar,
+                     report_error)
 from .embed import DeviceOption
 
 
@@ -63,12 +64,7 @@ def bench(
         raise InputError(f"{missing[0]}: no such file or folder")
     paths = expand_inputs(inputs, recursive=recursive)[:limit]
     if out is not None:
-        if out.exists() and not out.is_dir():
-            raise OutputError(f"{out} is not a folder")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise OutputError(f"cannot create the report folder {out}: {error.strerror or error}") from None
+        ensure_folder(out)
         if not os.access(out, os.W_OK):
             raise OutputError(f"cannot write into the report folder {out}")
 

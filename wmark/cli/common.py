@@ -254,15 +254,20 @@ def output_path_for(source: Path, output: Path | None, *, many: bool = False, su
     if output is None:
         return source.with_name(f"{source.stem}{suffix}{source.suffix}")
     if many or output.is_dir():
-        if output.exists() and not output.is_dir():
-            raise OutputError(f"{output} is not a folder (several inputs need -o DIR)")
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise OutputError(f"cannot create output folder {output}: {error.strerror or error}") from None
+        ensure_folder(output, "several inputs need -o DIR")
         same_folder = source.parent.resolve() == output.resolve()
         return output / (f"{source.stem}{suffix}{source.suffix}" if same_folder else source.name)
     return output
+
+
+def ensure_folder(folder: Path, hint: str = "") -> None:
+    """Create ``folder`` (and its parents) if needed; OutputError when it is a file or cannot be made."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} is not a folder" + (f" ({hint})" if hint else ""))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create folder {folder}: {error.strerror or error}") from None
 
 
 def check_output(source: Path | None, destination: Path, *, force: bool = False) -> None:
@@ -271,22 +276,9 @@ def check_output(source: Path | None, destination: Path, *, force: bool = False)
 
     :func:`wmark.imageio.write_image` checks again when it writes (atomically).
     """
-    if source is not None and source.exists() and destination.exists():
-        try:
-            same = os.path.samefile(source, destination)
-        except OSError:
-            same = False
-        if same:
-            raise OutputError(f"{destination} is the input itself: wmark never overwrites its input")
-    if destination.is_dir():
-        raise OutputError(f"{destination} is a folder, not an output file")
-    if destination.exists() and not force:
-        raise OutputError(f"{destination} already exists (use --force to overwrite it)")
-    parent = destination.parent
-    if not parent.is_dir():
-        raise OutputError(f"output folder {parent} does not exist")
-    from ..imageio import output_format
+    from ..imageio import check_destination, output_format
 
+    check_destination(destination, [source] if source is not None else [], force)
     output_format(destination)  # UsageError for an extension with no image format
 
 
