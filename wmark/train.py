@@ -45,7 +45,7 @@ class TrainConfig:
     start_psnr: float = 8.0
     psnr_ramp: tuple[int, int] = (300, 10000)
     psnr_control: tuple[float, float] | None = (0.82, 0.90)  # accuracy bounds; None: the ramp
-    psnr_step: float = 0.2
+    psnr_step: float = 0.5
     noise_free_steps: int = 300
     noise_ramp: tuple[int, int] = (300, 4000)
     val_every: int = 500
