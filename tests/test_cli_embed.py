@@ -140,3 +140,18 @@ def test_secret_key(tiny_zoo, photos, tmp_path):
     bad.write_text("not hex")
     result = invoke("extract", marked, "--key", bad)
     assert result.exit_code == EXIT_USAGE and "hexadecimal" in result.output
+
+
+def test_jobs_keep_the_input_order(tiny_zoo, photos, tmp_path):
+    out = tmp_path / "out"
+    assert invoke("embed", *photos, "--msg", "hi", "-o", out, "--jobs", "3").exit_code == 0
+    marked = sorted(out.iterdir())
+    serial = invoke("extract", *marked, "--json")
+    parallel = invoke("extract", *marked, "--json", "-j", "2")
+    assert serial.exit_code == parallel.exit_code == 0
+    assert records(serial) == records(parallel) and [r["path"] for r in records(parallel)] == list(map(str, marked))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    mixed = invoke("extract", marked[0], broken, marked[1], "--json", "-j", "2")
+    assert mixed.exit_code == EXIT_INPUT
+    assert ["error" in r for r in records(mixed)] == [False, True, False]

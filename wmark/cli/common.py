@@ -207,6 +207,7 @@ def run_per_input(
     json_output: bool = False,
     quiet: bool = False,
     label: str = "",
+    jobs: int = 1,
 ) -> int:
     """Run ``work`` on every path; a failing input is reported and skipped.
 
@@ -214,23 +215,28 @@ def run_per_input(
     ``json_output`` each record is printed as one JSON line (``path`` first); otherwise
     its ``text``, if any. A failure prints one ``error: ...`` line on stderr (with
     ``json_output`` also ``{"path", "error", "exit_code"}`` on stdout) and the loop goes
-    on; Ctrl-C stops it. Returns 0 when every input succeeded, else the highest status met.
+    on; Ctrl-C stops it. ``jobs`` > 1 runs ``work`` in that many threads (decoding,
+    resizing, the network and encoding release the GIL); results are still printed in
+    input order. Returns 0 when every input succeeded, else the highest status met.
     """
+
+    def attempt(path: Path) -> Outcome | BaseException:
+        try:
+            outcome = work(path)
+        except Exception as error:  # one bad file must not stop the run
+            return error
+        return outcome if isinstance(outcome, Outcome) else Outcome(dict(outcome))
+
     status = EXIT_OK
-    with progress_bar(len(paths), label, quiet=quiet) as advance:
-        for path in paths:
-            try:
-                outcome = work(path)
-            except KeyboardInterrupt:
-                raise
-            except Exception as error:  # one bad file must not stop the run
-                code = report_error(error, path)
+    with progress_bar(len(paths), label, quiet=quiet) as advance, _executor(jobs) as executor:
+        results = executor.map(attempt, paths) if executor is not None else map(attempt, paths)
+        for path, outcome in zip(paths, results):
+            if isinstance(outcome, BaseException):
+                code = report_error(outcome, path)
                 if json_output:
-                    emit_json({"path": os.fspath(path), "error": error_message(error), "exit_code": code})
+                    emit_json({"path": os.fspath(path), "error": error_message(outcome), "exit_code": code})
                 status = max(status, code)
             else:
-                if not isinstance(outcome, Outcome):
-                    outcome = Outcome(dict(outcome))
                 if json_output:
                     emit_json({"path": os.fspath(path), **outcome.record})
                 elif outcome.text is not None:
@@ -238,6 +244,21 @@ def run_per_input(
                 status = max(status, outcome.exit_code)
             advance(path.name)
     return status
+
+
+@contextmanager
+def _executor(jobs: int) -> Iterator[Any]:
+    """A thread pool for ``jobs`` > 1 (None otherwise); pending work is cancelled on Ctrl-C."""
+    if jobs <= 1:
+        yield None
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wmark")
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -292,6 +313,8 @@ OutputOption = Annotated[Optional[Path], typer.Option("--output", "-o", metavar=
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per input on stdout.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
 RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, metavar="N",
+                                         help="Photos processed at once (threads).")]
 QualityOption = Annotated[Optional[int], typer.Option("--quality", min=1, max=100, metavar="Q", show_default=False,
                                                       help="Quality of a JPEG/WebP output (default 95).")]
 ModelOption = Annotated[Optional[str], typer.Option("--model", metavar="NAME", show_default=False,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UsageError
-from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JsonOption, KeyOption, MessageSpec,
+from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, MessageSpec,
                      ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RecursiveOption, check_output,
                      expand_inputs, load_key, note, output_path_for, read_input, run_per_input, settings)
 
@@ -43,6 +43,7 @@ def embed(
     quality: QualityOption = None,
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
+    jobs: JobsOption = 1,
     json_output: JsonOption = False,
     force: ForceOption = False,
 ) -> None:
@@ -76,7 +77,8 @@ def embed(
                   "method": method, "strength": strength, "bits": "".join(map(str, result.bits.tolist()))}
         return Outcome(record)
 
-    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="embed")
+    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="embed",
+                            jobs=jobs)
     if status:
         raise typer.Exit(status)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_NOT_FOUND, EXIT_OK
-from .common import (BitsOption, HexOption, InputsArgument, JsonOption, KeyOption, ModelOption, MsgOption, Outcome,
+from .common import (BitsOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, ModelOption, MsgOption, Outcome,
                      RecursiveOption, expand_inputs, load_key, message_spec, read_input, run_per_input, settings)
 from .embed import DeviceOption, to_message
 
@@ -21,6 +21,7 @@ def extract(
     key: KeyOption = None,
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
+    jobs: JobsOption = 1,
     json_output: JsonOption = False,
 ) -> None:
     """Read the message of photos: text when it is UTF-8, else hex.
@@ -39,7 +40,8 @@ def extract(
         text = f"{path}: {shown}" if many else shown
         return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.found else EXIT_NOT_FOUND)
 
-    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="extract")
+    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="extract",
+                            jobs=jobs)
     if status:
         raise typer.Exit(status)
 
@@ -55,6 +57,7 @@ def verify(
     key: KeyOption = None,
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
+    jobs: JobsOption = 1,
     json_output: JsonOption = False,
 ) -> None:
     """Does each photo carry this message? A p-value under "unmarked photo" and a decision at --fpr.
@@ -75,7 +78,8 @@ def verify(
                 f"p = {result.p_value:.2e})")
         return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.match else EXIT_NOT_FOUND)
 
-    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="verify")
+    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="verify",
+                            jobs=jobs)
     if status:
         raise typer.Exit(status)
 
