@@ -3,8 +3,9 @@
 Recipe (DESIGN.md, the anchors): message loss only, with the residual held at a fixed
 energy (PSNR) that starts loud and is lowered towards the model's target (a late
 strength cut, learned instead of applied). With ``psnr_control`` the energy follows the
-decoder: ``psnr_step`` dB quieter after a window of steps whose bit accuracy under noise was at
-or above the upper bound, as much louder below the lower one, so the run never gets
+decoder: ``psnr_step`` dB (up to 4x that, in proportion to the margin) quieter after a window of
+steps whose bit accuracy under noise was at or above the upper bound, ``psnr_step`` dB
+louder below the lower one, so the run never gets
 quieter than its robustness allows; otherwise a fixed ramp. No noise for the first steps, then
 every noise's strength ramped in (StegaStamp) and sampled by a curriculum that favours
 the weakest attack; real and simulated JPEG mixed per mini-batch (MBRS).
@@ -279,8 +280,9 @@ class Trainer:
         if not self.cfg.psnr_control or self.step < self.cfg.psnr_ramp[0]:
             return
         low, high = self.cfg.psnr_control
-        if accuracy >= high:
-            self.psnr = min(self.psnr + self.cfg.psnr_step, self.cfg.model.psnr)
+        if accuracy >= high:  # up to 4 steps at once when the decoder is far above the bound
+            boost = 1 + 3 * (accuracy - high) / max(1 - high, 1e-6)
+            self.psnr = min(self.psnr + self.cfg.psnr_step * boost, self.cfg.model.psnr)
         elif accuracy < low:
             self.psnr = max(self.psnr - self.cfg.psnr_step, self.cfg.start_psnr)
 
