@@ -46,9 +46,9 @@ def test_embed_beside_the_input(tiny_zoo, photos):
     assert source.read_bytes() == before
     with Image.open(target) as marked, Image.open(source) as original:
         assert marked.size == original.size and marked.format == "PNG"
-    # A second run refuses to overwrite, --force replaces.
+    # A second run skips the existing output (an interrupted batch resumes), --force replaces.
     again = invoke("embed", source, "--msg", "hi")
-    assert again.exit_code == EXIT_OUTPUT and "already exists" in again.output
+    assert again.exit_code == 0 and "exists, skipped (--force replaces it)" in again.stderr
     forced = invoke("--debug", "embed", source, "--msg", "hi", "--force")
     assert forced.exit_code == 0, forced.output
 

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import OutputError, UsageError, WmarkError
+from .errors import InputError, OutputError, UsageError, WmarkError
 
 DEFAULT_SIZE = 512
 MESSAGE_MODES = ("both", "bits", "text")
@@ -77,12 +77,19 @@ def parse_attacks(spec: str | Iterable[str] | None = None) -> dict[str, list[tup
 
 
 def prepare(rgb: np.ndarray, size: int | None) -> np.ndarray:
-    """The centre square of ``rgb`` resized to ``size`` x ``size`` (``rgb`` when None)."""
+    """The centre square of ``rgb`` resized to ``size`` x ``size`` (``rgb`` when None).
+
+    InputError for a photo under 32 px per side, as embed and extract (not blown up to ``size``).
+    """
+    from .api import MIN_SIDE
+
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise InputError(f"image is {width}×{height}: wmark needs at least {MIN_SIDE} px per side")
     if size is None:
         return rgb
     import cv2
 
-    height, width = rgb.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
     square = np.ascontiguousarray(rgb[top:top + side, left:left + side])

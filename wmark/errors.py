@@ -40,6 +40,10 @@ class OutputError(WmarkError):
     exit_code = EXIT_OUTPUT
 
 
+class OutputExistsError(OutputError):
+    """The output file exists and ``force`` was not given (``embed`` skips such an input)."""
+
+
 class ModelError(WmarkError):
     """A model that cannot be loaded: unknown name, missing or tampered weights."""
 

@@ -23,15 +23,24 @@ the EXIF is not carried (its tags are the file's own structure), only ICC, DPI a
 
 Writing (:func:`write_image`) picks the format from the extension, never writes over an
 input, refuses an existing file unless ``force``, and is atomic: a temporary file in the
-same folder is renamed over the destination, and removed on any failure.
+same folder, complete and synced, gets the destination's name in one step (a hard link
+that fails if another process got there first; with ``force`` a rename), and is removed
+on any failure. Ctrl-C and SIGTERM wait for that step, so no temporary file is left.
+
+Reading opens the file without blocking and refuses what is not a regular file (a
+named pipe or a device would block or never end).
 """
 
 from __future__ import annotations
 
+import errno
 import glob
+import hashlib
 import math
 import os
 import re
+import signal
+import stat
 import struct
 import tempfile
 import threading
@@ -40,10 +49,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from .errors import InputError, OutputError, UsageError
+from .errors import InputError, OutputError, OutputExistsError, UsageError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Largest image :func:`read_image` decodes by default (100 MP); ``WMARK_MAX_PIXELS``
@@ -110,16 +120,12 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = DEFAULT_MA
     path = Path(path)
     if max_pixels == DEFAULT_MAX_PIXELS:
         max_pixels = _limit_from_env()
-    if not path.exists():
-        raise InputError(f"cannot read {path}: no such file")
-    if path.is_dir():
+    if os.path.isdir(path):
         raise InputError(f"cannot read {path}: it is a folder, not an image")
     try:
-        if path.stat().st_size == 0:
-            raise InputError(f"cannot read {path}: empty file")
-        with _pil_limit_off(), warnings.catch_warnings():
+        with _open_regular(path) as stream, _pil_limit_off(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path, formats=_READ_FORMATS) as image:
+            with Image.open(stream, formats=_READ_FORMATS) as image:
                 width, height = image.size
                 if width <= 0 or height <= 0:
                     raise InputError(f"cannot read {path}: the image has no pixels ({width}×{height})")
@@ -139,6 +145,35 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = DEFAULT_MA
         raise InputError(f"cannot read {path}: not enough memory to decode it") from None
     except Exception as error:  # Pillow's plugins raise OSError, SyntaxError, ValueError, EOFError, ...
         raise InputError(f"cannot read {path}: {_reason(error)}") from None
+
+
+@contextmanager
+def _open_regular(path: Path) -> Iterator[BinaryIO]:
+    """``path`` opened for reading, if it is a non-empty regular file; InputError otherwise.
+
+    Opened without blocking and checked on the open descriptor, so that a named pipe or
+    a device (which would block or never end) is refused, never read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        handle = os.open(path, flags)
+    except FileNotFoundError:
+        broken = os.path.islink(path)
+        raise InputError(f"cannot read {path}: {'a broken symbolic link' if broken else 'no such file'}") from None
+    except PermissionError:
+        raise InputError(f"cannot read {path}: permission denied") from None
+    except OSError as error:
+        reason = "a symbolic link loop" if error.errno == errno.ELOOP else (error.strerror or str(error))
+        raise InputError(f"cannot read {path}: {reason}") from None
+    with os.fdopen(handle, "rb") as stream:
+        info = os.fstat(handle)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"cannot read {path}: it is a folder, not an image")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"cannot read {path}: not a regular file (a pipe, socket or device)")
+        if info.st_size == 0:
+            raise InputError(f"cannot read {path}: empty file")
+        yield stream
 
 
 @contextmanager
@@ -361,51 +396,112 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray | LoadedImage, *, 
         image.putalpha(Image.fromarray(np.ascontiguousarray(alpha), "L"))
     options = _save_options(fmt, like, quality)
 
-    parent = path.parent
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format=fmt, **options)
-        os.chmod(temporary, 0o666 & ~_umask())
-        if not force and path.exists():
-            raise OutputError(f"{path} already exists (use --force to overwrite it)")
-        os.replace(temporary, path)
-    except BaseException as error:
+    with _signals_held():  # Ctrl-C / SIGTERM wait until the temporary file is renamed or removed
         try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(error, OSError):
+            handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
+        except OSError as error:
             raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-        if isinstance(error, (ValueError, TypeError, struct.error)):  # e.g. too large for WebP/JPEG
-            raise OutputError(f"cannot write {path} as {fmt}: {error}") from None
-        raise
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                image.save(stream, format=fmt, **options)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, 0o666 & ~_umask())
+            _publish(temporary, path, force)
+        except BaseException as error:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            if isinstance(error, OSError):
+                raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+            if isinstance(error, (ValueError, TypeError, struct.error)):  # e.g. too large for WebP/JPEG
+                raise OutputError(f"cannot write {path} as {fmt}: {error}") from None
+            raise
     return path
+
+
+def _temporary_prefix(path: Path) -> str:
+    """``.NAME.`` for the temporary file beside ``path``, cut so that the whole temporary
+    name stays under the usual 255-byte limit when ``NAME`` itself fits."""
+    name = os.fsencode(path.name)
+    if len(name) > 200:
+        name = name[:180] + hashlib.sha256(name).hexdigest()[:8].encode()
+    return "." + os.fsdecode(name) + "."
+
+
+def _publish(temporary: str, path: Path, force: bool) -> None:
+    """Give the complete ``temporary`` its final name ``path`` in one step.
+
+    With ``force`` it replaces any file there. Without, a hard link is made, which fails
+    if ``path`` exists even when another process wrote it a moment ago (OutputExistsError);
+    where hard links are not supported, a check and a rename (a small race remains).
+    """
+    if force:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise OutputExistsError(f"{path} already exists (use --force to overwrite it)") from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise
+        if os.path.lexists(path):
+            raise OutputExistsError(f"{path} already exists (use --force to overwrite it)") from None
+        os.replace(temporary, path)
+        return
+    os.unlink(temporary)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block ends, then act on them (main thread only).
+
+    Ctrl-C then never leaves a temporary file behind, nor interrupts a rename; the block
+    is one file's encoding and rename. Elsewhere (worker threads) signals never arrive.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    saved = {}
+    for number in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        if number is not None and signal.getsignal(number) is not None:
+            saved[number] = signal.signal(number, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+        if caught:
+            handler = saved[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(caught[0])
 
 
 def check_destination(path: Path, inputs: Iterable[str | os.PathLike[str]], force: bool) -> None:
     """OutputError unless ``path`` may be written: not one of ``inputs``, not a folder, not an
     existing file (without ``force``), in an existing folder."""
-    target = path.resolve()
+    # os.path's functions, not Path's: they never raise (symbolic link loops, names too long)
+    target = os.path.realpath(path)
     for source in inputs:
-        source = Path(source)
-        same = source.resolve() == target
-        if not same and source.exists() and path.exists():
+        same = os.path.realpath(source) == target
+        if not same and os.path.exists(source) and os.path.exists(path):
             try:
                 same = os.path.samefile(source, path)
             except OSError:
                 same = False
         if same:
             raise OutputError(f"{path} is an input: wmark never overwrites its input")
-    if path.is_dir():
+    if os.path.isdir(path):
         raise OutputError(f"{path} is a folder, not an output file")
-    if path.exists() and not force:
-        raise OutputError(f"{path} already exists (use --force to overwrite it)")
+    if os.path.lexists(path) and not force:
+        raise OutputExistsError(f"{path} already exists (use --force to overwrite it)")
     parent = path.parent
-    if not parent.is_dir():
+    if not os.path.isdir(parent):
         raise OutputError(f"cannot write {path}: folder {parent} does not exist")
 
 
@@ -462,7 +558,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"psnr needs images of one shape, got {a.shape} and {b.shape}")
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    total, rows = 0.0, max(1, (1 << 20) // max(1, a[:1].size))  # about 1 M values at a time: a
+    for start in range(0, a.shape[0], rows):                     # 50 MP photo needs no 1 GB copy
+        diff = a[start:start + rows].astype(np.float64) - b[start:start + rows]
+        total += float(np.vdot(diff, diff))  # flattened dot product: the sum of squares
+    mse = total / max(a.size, 1)
     return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -117,14 +119,30 @@ def load_weights(path: Path, sha256: str | None = None, device: str | "torch.dev
             raise ModelError(f"model weights {path.name} fail their sha256 check (expected {sha256[:12]}…, "
                              f"got {actual[:12]}…): the file is damaged or was tampered with")
     try:
-        saved = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols: noise on stderr
+            warnings.simplefilter("ignore")
+            saved = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:  # weights_only met something that is not plain data
+        found = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", str(error))  # the callable it refused
+        if found:
+            raise ModelError(f"cannot load model weights {path.name}: it holds Python objects ({found.group(1)}), "
+                             "not only tensors (refused: unpickling them could run code)") from None
+        raise ModelError(f"cannot load model weights {path.name}: damaged, or not a weights file") from None
+    except Exception as error:  # torch: RuntimeError, EOFError, KeyError, ... on a damaged file
+        raise ModelError(f"cannot load model weights {path.name}: damaged, or not a weights file "
+                         f"({_first_line(error)})") from None
+    try:
         config = ModelConfig.from_dict(saved["config"])
         model = WatermarkModel(config)
         model.load_state_dict(saved["state_dict"], strict=True)
-    except (pickle.UnpicklingError, RuntimeError, KeyError, ValueError, TypeError, EOFError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"cannot load model weights {path.name}: {first_line}") from None
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as error:
+        raise ModelError(f"cannot load model weights {path.name}: {_first_line(error)}") from None
     return model.to(device).eval()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 @lru_cache(maxsize=4)

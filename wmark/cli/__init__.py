@@ -16,6 +16,7 @@ commands that need them, so that ``wmark --help`` answers fast.
 from __future__ import annotations
 
 import errno
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any, Optional
@@ -121,7 +122,7 @@ def _root(
     """Hide a short, error-corrected message in a photo and read it back.
 
     Exit codes: 0 ok, 1 no watermark found, 2 usage error, 3 unreadable input,
-    4 output problem, 5 model problem, 130 interrupted.
+    4 output problem, 5 model problem, 130 interrupted (Ctrl-C or SIGTERM).
     """
     ctx.obj = Settings(debug=debug, quiet=quiet, max_pixels=max_pixels)
 
@@ -136,7 +137,20 @@ _keygen.register(app)
 _completions.register(app)
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point (``wmark``); ``python -m wmark`` too."""
-    _completions.answer_tab_if_asked()
-    app(args=list(argv) if argv is not None else None, prog_name=PROG)
+    """Console-script entry point (``wmark``); ``python -m wmark`` too.
+
+    SIGTERM is handled like Ctrl-C: the current file is finished or removed, exit 130.
+    """
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _completions.answer_tab_if_asked()
+        app(args=list(argv) if argv is not None else None, prog_name=PROG)
+    except KeyboardInterrupt:  # before or after a command ran (start-up, imports)
+        echo_err("error: interrupted")
+        sys.exit(EXIT_INTERRUPTED)

@@ -59,7 +59,7 @@ def bench(
         raise UsageError(f"--messages must be one of {', '.join(MESSAGE_MODES)} (got {messages!r})")
     if 0 < size < 64:
         raise UsageError(f"--size must be at least 64, or 0 for the photos as they are (got {size})")
-    missing = [item for item in inputs if not glob.has_magic(os.fspath(item)) and not item.exists()]
+    missing = [item for item in inputs if not glob.has_magic(os.fspath(item)) and not os.path.lexists(item)]
     if missing:
         raise InputError(f"{missing[0]}: no such file or folder")
     paths = expand_inputs(inputs, recursive=recursive)[:limit]

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import EXIT_OK, OutputError, UsageError, WmarkError, exit_code_for
+from ..errors import EXIT_OK, ModelError, OutputError, UsageError, WmarkError, exit_code_for
 
 try:  # typer >= 0.16 vendors click
     from typer._click.globals import get_current_context
@@ -215,9 +215,10 @@ def run_per_input(
     ``json_output`` each record is printed as one JSON line (``path`` first); otherwise
     its ``text``, if any. A failure prints one ``error: ...`` line on stderr (with
     ``json_output`` also ``{"path", "error", "exit_code"}`` on stdout) and the loop goes
-    on; Ctrl-C stops it. ``jobs`` > 1 runs ``work`` in that many threads (decoding,
-    resizing, the network and encoding release the GIL); results are still printed in
-    input order. Returns 0 when every input succeeded, else the highest status met.
+    on; a ModelError (no usable model: every input would fail alike) and Ctrl-C stop it.
+    ``jobs`` > 1 runs ``work`` in that many threads (decoding, resizing, the network and
+    encoding release the GIL); results are still printed in input order. Returns 0 when
+    every input succeeded, else the highest status met.
     """
 
     def attempt(path: Path) -> Outcome | BaseException:
@@ -232,10 +233,13 @@ def run_per_input(
         results = executor.map(attempt, paths) if executor is not None else map(attempt, paths)
         for path, outcome in zip(paths, results):
             if isinstance(outcome, BaseException):
-                code = report_error(outcome, path)
+                model_error = isinstance(outcome, ModelError)  # not this input's fault: no path
+                code = report_error(outcome, None if model_error else path)
                 if json_output:
                     emit_json({"path": os.fspath(path), "error": error_message(outcome), "exit_code": code})
                 status = max(status, code)
+                if model_error:  # every other input would fail the same way
+                    break
             else:
                 if json_output:
                     emit_json({"path": os.fspath(path), **outcome.record})
@@ -276,7 +280,7 @@ def output_path_for(source: Path, output: Path | None, *, many: bool = False, su
         return source.with_name(f"{source.stem}{suffix}{source.suffix}")
     if many or output.is_dir():
         ensure_folder(output, "several inputs need -o DIR")
-        same_folder = source.parent.resolve() == output.resolve()
+        same_folder = os.path.realpath(source.parent) == os.path.realpath(output)
         return output / (f"{source.stem}{suffix}{source.suffix}" if same_folder else source.name)
     return output
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
+from ..errors import OutputExistsError, UsageError
 from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, MessageSpec,
                      ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RecursiveOption, check_output,
                      expand_inputs, load_key, note, output_path_for, read_input, run_per_input, settings)
@@ -50,6 +50,7 @@ def embed(
     """Hide a message in photos: [b]wmark embed photo.jpg --msg owner[/b] writes photo.wm.jpg.
 
     The output keeps the input's format, EXIF/ICC and alpha; the input is never overwritten.
+    An existing output is skipped (so an interrupted run can be run again), --force replaces it.
     The PSNR of every mark is reported (stderr, and in --json).
     """
     from .common import message_spec
@@ -62,16 +63,25 @@ def embed(
     paths = expand_inputs(inputs, recursive=recursive)
     many = len(paths) > 1
 
+    def skipped(destination: Path) -> Outcome:
+        note(f"{destination}: exists, skipped (--force replaces it)")
+        return Outcome({"output": os.fspath(destination), "skipped": True})
+
     def work(path: Path) -> Outcome:
         from .. import api
         from ..imageio import write_image
 
         destination = output_path_for(path, output, many=many)
-        check_output(path, destination, force=force)
+        check_output(path, destination, force=True)  # never the input, a folder or an unknown format
+        if not force and os.path.lexists(destination):  # done by an earlier (interrupted) run
+            return skipped(destination)
         image = read_input(path)
         result = api.embed(image.rgb, message, model=model or "default", strength=strength, device=device,
                            method=method, key=secret)
-        write_image(destination, result.image, like=image, quality=quality, force=force, inputs=[path])
+        try:
+            write_image(destination, result.image, like=image, quality=quality, force=force, inputs=[path])
+        except OutputExistsError:  # another run wrote it meanwhile
+            return skipped(destination)
         note(f"{path} -> {destination} (PSNR {result.psnr:.1f} dB)")
         record = {"output": os.fspath(destination), "psnr": round(result.psnr, 2), "model": result.model,
                   "method": method, "strength": strength, "bits": "".join(map(str, result.bits.tolist()))}
