@@ -204,3 +204,40 @@ def test_psnr_control_follows_the_decoder(photos, tmp_path):
     for _ in range(100):
         trainer.adapt_psnr(1.0)
     assert trainer.current_psnr() == cfg.model.psnr  # never quieter than the target
+
+
+def test_decoder_enhancing_moves_only_the_decoder(photos):
+    from wmark.enhance import EnhanceConfig, enhance
+
+    torch.manual_seed(0)
+    model = WatermarkModel(TINY.model)
+    crops = PhotoCrops(photos)
+    encoder = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    decoder = {k: v.clone() for k, v in model.decoder.state_dict().items()}
+    cfg = EnhanceConfig(iterations=2, sub_iterations=2, batch_size=2, opt_iterations=2)
+    history = enhance(model, lambda count, rng: crops.random_batch(count, TINY.model.size, rng), cfg, log=quiet([]))
+    assert len(history) == 2 and all(np.isfinite(history))
+    assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in encoder.items())
+    assert any(not torch.equal(v, model.decoder.state_dict()[k]) for k, v in decoder.items())
+
+
+def test_the_train_command(photos, tmp_path):
+    from typer.testing import CliRunner
+
+    from wmark.cli import app
+
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--preset", "tiny", "--data", str(photos), "--out", str(run),
+                                 "--steps", "3", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert (run / "model.pt").is_file() and result.stdout.strip() == str(run / "model.pt")
+    again = runner.invoke(app, ["train", "--preset", "tiny", "--data", str(photos), "--out", str(run),
+                                "--steps", "5", "--resume"])
+    assert again.exit_code == 0 and "resumed at step 3" in again.output
+    enhanced = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "enh"),
+                                   "--enhance", str(run / "model.pt"), "--rounds", "1"])
+    assert enhanced.exit_code == 0, enhanced.output
+    assert zoo.load_weights(tmp_path / "enh" / "model.pt").cfg == TINY.model
+    bad = runner.invoke(app, ["train", "--preset", "nope", "--data", str(photos), "--out", str(run)])
+    assert bad.exit_code == 2 and "unknown preset" in bad.output

@@ -38,7 +38,7 @@ NOISES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 def optimise(model: WatermarkModel, cover: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
              iterations: int = ITERATIONS) -> torch.Tensor:
-    """Residual (same shape as ``cover``, a 1×3×S×S tensor in [0, 1]) found by OPT embedding."""
+    """Residual (same shape as ``cover``, B×3×S×S in [0, 1]) found by OPT embedding."""
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -56,11 +56,10 @@ def optimise(model: WatermarkModel, cover: torch.Tensor, bits: torch.Tensor, str
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            with torch.no_grad():  # back into the energy budget
+            with torch.no_grad():  # back into the energy budget, image by image
                 residual = image - cover
-                rms = residual.pow(2).mean().sqrt()
-                if rms > budget:
-                    image.copy_(cover + residual * (budget / rms))
+                rms = residual.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+                image.copy_(cover + residual * (budget / rms).clamp(max=1.0))
     finally:
         for parameter in model.parameters():
             parameter.requires_grad_(True)

@@ -44,8 +44,15 @@ def train(
     device: Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|mps")] = "auto",
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, show_default=False,
                                                    help="CPU threads for torch.")] = None,
+    enhance: Annotated[Optional[Path], typer.Option("--enhance", metavar="WEIGHTS", show_default=False,
+                                                    help="ISMark decoder enhancing of these weights instead.")] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Decoder-enhancing rounds (with --enhance).")] = 200,
 ) -> None:
-    """Train a model (or resume one): checkpoints every few minutes and on Ctrl-C."""
+    """Train a model (or resume one): checkpoints every few minutes and on Ctrl-C.
+
+    With --enhance WEIGHTS: ISMark decoder enhancing (the decoder alone, on OPT-embedded
+    photos under real attacks); writes RUN_DIR/model.pt.
+    """
     import json
 
     import torch
@@ -67,6 +74,11 @@ def train(
         raise UsageError(f"--data {data} is not a folder")
     if threads:
         torch.set_num_threads(threads)
+    if enhance is not None:
+        from ..enhance import EnhanceConfig, enhance_weights
+
+        emit_text(str(enhance_weights(enhance, data, out / "model.pt", EnhanceConfig(iterations=rounds), log=note)))
+        return
     try:
         weights = run_training(cfg, data, out, steps, resume=resume, val_data=val_data,
                                device=resolve_device(device), log=note)
