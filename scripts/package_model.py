@@ -43,8 +43,14 @@ def main() -> None:
     metrics = {}
     if args.metrics:
         report = json.loads(args.metrics.read_text())
-        metrics = {key: round(float(value), 4) for key, value in report.get("summary", {}).items()
-                   if isinstance(value, (int, float))}
+        system = next(item for item in report["summary"] if not item["peer"])
+        attacks = system["attacks"]
+        metrics = {"psnr_mean": round(system["psnr_mean"], 2),
+                   "bit_accuracy_clean": round(attacks["none"]["accuracy"], 4),
+                   "bit_accuracy_jpeg75": round(attacks["jpeg75"]["accuracy"], 4),
+                   "bit_accuracy_mean": round(system["mean"]["accuracy"], 4),
+                   "bit_accuracy_worst": round(min(a["accuracy"] for a in attacks.values()), 4),
+                   "message_recovery_mean": round(system["mean"]["recovered"], 4)}
     index_path = MODELS / INDEX
     index = json.loads(index_path.read_text()) if index_path.exists() else {"models": []}
     entry = {"name": args.name, "version": args.version, "file": target.name, "sha256": digest,

@@ -121,15 +121,6 @@ def affine(x: torch.Tensor, scale: torch.Tensor, angle_deg: torch.Tensor, shift:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
 
 
-def crop(x: torch.Tensor, area: float | torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Crop keeping ``area`` of the image at a random position, resized back (StegaStamp
-    study: crops hurt by moving and rescaling the mark, not by losing pixels)."""
-    scale = _per_sample(area, x).reshape(-1).sqrt()
-    room = 1 - scale
-    shift = (torch.rand(x.shape[0], 2, generator=generator).to(x) * 2 - 1) * room[:, None]
-    return affine(x, scale, torch.zeros_like(scale), shift, padding_mode="border")
-
-
 def jitter(x: torch.Tensor, amount: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Small random misalignment, what is left after extract's synchronisation search:
     up to ``amount`` x (3 % zoom, 1 degree, 2 % shift) per sample."""
