@@ -11,7 +11,7 @@ import typer
 from ..errors import OutputExistsError, UsageError
 from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, MessageSpec,
                      ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RecursiveOption, check_output,
-                     expand_inputs, load_key, note, output_path_for, read_input, run_per_input, settings)
+                     expand_inputs, load_key, note, output_path_for, read_input, run_per_input)
 
 DeviceOption = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|mps",
                                            help="Where the model runs.")]
@@ -87,7 +87,7 @@ def embed(
                   "method": method, "strength": strength, "bits": "".join(map(str, result.bits.tolist()))}
         return Outcome(record)
 
-    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="embed",
+    status = run_per_input(paths, work, json_output=json_output, label="embed",
                             jobs=jobs)
     if status:
         raise typer.Exit(status)

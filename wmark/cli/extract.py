@@ -10,7 +10,7 @@ import typer
 
 from ..errors import EXIT_NOT_FOUND, EXIT_OK
 from .common import (BitsOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, ModelOption, MsgOption, Outcome,
-                     RecursiveOption, expand_inputs, load_key, message_spec, read_input, run_per_input, settings)
+                     RecursiveOption, expand_inputs, load_key, message_spec, read_input, run_per_input)
 from .embed import DeviceOption, to_message
 
 
@@ -40,7 +40,7 @@ def extract(
         text = f"{path}: {shown}" if many else shown
         return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.found else EXIT_NOT_FOUND)
 
-    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="extract",
+    status = run_per_input(paths, work, json_output=json_output, label="extract",
                             jobs=jobs)
     if status:
         raise typer.Exit(status)
@@ -78,7 +78,7 @@ def verify(
                 f"p = {result.p_value:.2e})")
         return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.match else EXIT_NOT_FOUND)
 
-    status = run_per_input(paths, work, json_output=json_output, quiet=settings().quiet, label="verify",
+    status = run_per_input(paths, work, json_output=json_output, label="verify",
                             jobs=jobs)
     if status:
         raise typer.Exit(status)
