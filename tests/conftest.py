@@ -100,3 +100,15 @@ def tiny_zoo(tmp_path_factory, tiny_model, monkeypatch):
     zoo.load_model.cache_clear()
     yield entry
     zoo.load_model.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def console_script() -> str:
+    """The installed ``wmark`` console script (beside this Python, else on PATH); skips without one."""
+    import sys
+
+    script = Path(sys.executable).with_name("wmark")
+    found = str(script) if script.exists() else shutil.which("wmark")
+    if found is None:
+        pytest.skip("the `wmark` console script is not installed (pip install -e .)")
+    return found

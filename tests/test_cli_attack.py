@@ -501,22 +501,11 @@ def test_json_error_record(tmp_path):
 # --------------------------------------------------------------------------- the installed console script
 
 
-def _console_script() -> str:
-    import shutil
-    import sys
-
-    script = Path(sys.executable).with_name("wmark")
-    found = str(script) if script.exists() else shutil.which("wmark")
-    if found is None:
-        pytest.skip("the `wmark` console script is not installed (pip install -e .)")
-    return found
-
-
-def test_console_script_attack_and_errors(kodak_file, tmp_path):
+def test_console_script_attack_and_errors(kodak_file, tmp_path, console_script):
     import subprocess
 
     out = tmp_path / "out.webp"
-    done = subprocess.run([_console_script(), "attack", str(kodak_file), "--preset", "jpeg50", "--rotate", "2",
+    done = subprocess.run([console_script, "attack", str(kodak_file), "--preset", "jpeg50", "--rotate", "2",
                            "-o", str(out), "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["attacks"] == [["jpeg", 50], ["rotate", 2.0]]
@@ -527,7 +516,7 @@ def test_console_script_attack_and_errors(kodak_file, tmp_path):
     for args, code in ([str(empty), "--jpeg", "50", "-o", str(tmp_path / "x.png")], 3), \
                       ([str(kodak_file), "--jpeg", "500", "-o", str(tmp_path / "x.png")], 2), \
                       ([str(kodak_file), "--jpeg", "50", "-o", str(kodak_file)], 4):
-        done = subprocess.run([_console_script(), "attack", *args], capture_output=True, text=True, timeout=120)
+        done = subprocess.run([console_script, "attack", *args], capture_output=True, text=True, timeout=120)
         assert done.returncode == code, done.stderr
         assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "Traceback" not in done.stderr

@@ -47,23 +47,17 @@ def test_version_is_consistent():
     assert installed == wmark.__version__
 
 
-def _console_script() -> str:
-    script = Path(sys.executable).with_name("wmark")
-    found = str(script) if script.exists() else shutil.which("wmark")
-    if found is None:
-        pytest.skip("the `wmark` console script is not installed (pip install -e .)")
-    return found
 
 
-def test_console_script_help():
-    done = subprocess.run([_console_script(), "--help"], capture_output=True, text=True, timeout=60)
+def test_console_script_help(console_script):
+    done = subprocess.run([console_script, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "attack" in done.stdout and "completions" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_console_script_version():
-    done = subprocess.run([_console_script(), "--version"], capture_output=True, text=True, timeout=60)
+def test_console_script_version(console_script):
+    done = subprocess.run([console_script, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert done.stdout.strip() == f"wmark {wmark.__version__}"
 
