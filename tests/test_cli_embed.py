@@ -155,3 +155,19 @@ def test_jobs_keep_the_input_order(tiny_zoo, photos, tmp_path):
     mixed = invoke("extract", marked[0], broken, marked[1], "--json", "-j", "2")
     assert mixed.exit_code == EXIT_INPUT
     assert ["error" in r for r in records(mixed)] == [False, True, False]
+
+
+def test_a_jpeg_output_keeps_the_input_quality_with_full_chroma(tiny_zoo, tmp_path, kodak_rgb):
+    from PIL import JpegImagePlugin
+
+    from wmark.imageio import read_image
+
+    source = tmp_path / "photo.jpg"
+    Image.fromarray(kodak_rgb).save(source, quality=82, subsampling=2)
+    assert invoke("embed", source, "--msg", "hi").exit_code == 0
+    marked = tmp_path / "photo.wm.jpg"
+    assert read_image(marked).jpeg_quality == 82
+    with Image.open(marked) as image:
+        assert JpegImagePlugin.get_sampling(image) == 0  # 4:4:4
+    assert invoke("embed", source, "--msg", "hi", "--quality", "90", "--force").exit_code == 0
+    assert read_image(marked).jpeg_quality == 90

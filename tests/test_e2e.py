@@ -62,3 +62,64 @@ def test_the_mark_survives_jpeg(tmp_path, kodak_rgbs):
     attacked = apply_chain(marked, [("jpeg", 75)])
     result = api.extract(attacked)
     assert result.found and result.text == "owner"
+
+
+def _cli(*args: object):
+    from typer.testing import CliRunner
+
+    from wmark.cli import app
+
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def test_a_marked_photo_is_refused_and_force_replaces_its_mark(tmp_path, kodak_paths):
+    from wmark.errors import EXIT_REFUSED
+
+    photo = Path(shutil.copy(kodak_paths[0], tmp_path / "photo.png"))
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    assert _cli("embed", photo, "--msg", "alice", "-o", first).exit_code == 0
+    refused = _cli("embed", first, "--msg", "bob", "-o", second)
+    assert refused.exit_code == EXIT_REFUSED and "already carries a wmark mark ('alice')" in refused.stderr
+    assert not second.exists()
+    forced = _cli("embed", first, "--msg", "bob", "-o", second, "--force", "--json")
+    assert forced.exit_code == 0, forced.output
+    assert "replaced its earlier mark 'alice'" in forced.stderr
+    assert json.loads(forced.stdout)["replaced"] == "alice"
+    found = _cli("extract", second, "--json")
+    assert found.exit_code == 0 and json.loads(found.stdout)["message"] == "bob"
+
+
+def test_a_keyed_mark_is_refused_with_its_key(tmp_path, kodak_paths):
+    from wmark.errors import EXIT_REFUSED
+
+    key = tmp_path / "secret.key"
+    assert _cli("keygen", "-o", key).exit_code == 0
+    photo = Path(shutil.copy(kodak_paths[1], tmp_path / "photo.png"))
+    marked = tmp_path / "marked.png"
+    assert _cli("embed", photo, "--msg", "alice", "--key", key, "-o", marked).exit_code == 0
+    again = _cli("embed", marked, "--msg", "bob", "--key", key, "-o", tmp_path / "again.png")
+    assert again.exit_code == EXIT_REFUSED and "'alice'" in again.stderr
+
+
+def test_the_self_check_flags_a_tiny_icon_and_strict_refuses_it(tmp_path, kodak_rgbs):
+    from PIL import Image
+
+    from wmark.errors import EXIT_REFUSED
+
+    icon = tmp_path / "icon.png"
+    Image.fromarray(kodak_rgbs[0]).resize((64, 64), Image.LANCZOS).save(icon)
+    warned = _cli("embed", icon, "--msg", "owner", "--json")
+    assert warned.exit_code == 0, warned.output
+    record = json.loads(warned.stdout)
+    assert record["robust"] is False and record["survived"] == {"clean": True, "jpeg75": False}
+    assert "not robust" in warned.stderr
+    strict = _cli("embed", icon, "--msg", "owner", "-o", tmp_path / "strict.png", "--strict")
+    assert strict.exit_code == EXIT_REFUSED and "nothing written" in strict.stderr
+    assert not (tmp_path / "strict.png").exists()
+    # A photo of ordinary size passes the same check.
+    photo = tmp_path / "photo.png"
+    Image.fromarray(kodak_rgbs[0]).save(photo)
+    passed = _cli("embed", photo, "--msg", "owner", "--json", "--strict")
+    assert passed.exit_code == 0 and json.loads(passed.stdout)["robust"] is True

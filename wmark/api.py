@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import payload
-from .errors import InputError, UsageError
+from .errors import AlreadyMarkedError, InputError, UsageError
 from .payload import Message
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,6 +39,14 @@ class EmbedResult:
     bits: np.ndarray
     model: str
     strength: float
+    # Self-check: does the mark read back from the output as it is and from a JPEG 75
+    # copy of it ({} when not checked)? ``robust`` is True when every check passed.
+    survived: dict[str, bool] = field(default_factory=dict)
+    replaced: Message | None = None  # the earlier mark that ``force`` removed
+
+    @property
+    def robust(self) -> bool | None:
+        return all(self.survived.values()) if self.survived else None
 
 
 @dataclass(frozen=True)
@@ -141,45 +149,26 @@ def _model(model: "str | WatermarkModel", device: str) -> tuple["WatermarkModel"
     return model.to(device).eval(), "custom", device
 
 
+def _as_message(message: Message | str | bytes) -> Message:
+    if isinstance(message, str):
+        return Message.from_text(message)
+    if isinstance(message, (bytes, bytearray)):
+        return Message(kind="bytes", data=bytes(message))
+    return message
+
+
 def _message_bits(message: Message | str | bytes, raw_bits: int, model_name: str,
                   key: bytes | None) -> np.ndarray:
-    if isinstance(message, str):
-        message = Message.from_text(message)
-    elif isinstance(message, (bytes, bytearray)):
-        message = Message(kind="bytes", data=bytes(message))
-    return payload.encode(message, raw_bits, model=model_name, key=key)
+    return payload.encode(_as_message(message), raw_bits, model=model_name, key=key)
 
 
-def binomial_tail(n: int, k: int) -> float:
-    """P(X >= k) for X ~ Binomial(n, 1/2)."""
-    if k <= 0:
-        return 1.0
-    return math.fsum(math.comb(n, i) for i in range(k, n + 1)) / 2.0 ** n
-
-
-# --------------------------------------------------------------------------- API
-
-
-def embed(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
-          strength: float = 1.0, method: str = "encoder", key: bytes | None = None,
-          device: str = "auto") -> EmbedResult:
-    """Mark ``image`` with ``message`` (text, bytes or a :class:`Message`).
-
-    ``key``: a secret key (:func:`wmark.keys.read_key`); only the same key reads it back.
-
-    ``method``: ``encoder`` (one network pass) or ``ismark`` (per-image optimisation
-    against the decoder, slower and more robust; :mod:`wmark.ismark`).
-    """
+def _full_residual(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, strength: float, method: str,
+                   device: str) -> np.ndarray:
+    """The mark to add to ``rgb`` (float32, 0..255 units): the encoder's residual at the
+    working size, upsampled to the photo and held at the model's energy times ``strength``."""
     import cv2
     import torch
 
-    if not (0 < strength <= 10):
-        raise UsageError(f"strength must be in (0, 10] (got {strength})")
-    if method not in ("encoder", "ismark"):
-        raise UsageError(f"method must be encoder or ismark (got {method!r})")
-    rgb, kind = _as_rgb(image)
-    net, name, device = _model(model, device)
-    bits = _message_bits(message, net.cfg.bits, name, key)
     cover = _working(rgb, net.cfg.size).to(device)
     target = torch.from_numpy(bits)[None].float().to(device)
     if method == "ismark":
@@ -195,7 +184,81 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
     # Resampling changes the residual's energy; hold it at the strength's (PSNR contract).
     rms = cv2.norm(full) / math.sqrt(full.size)
     full *= 255.0 * strength * net.amplitude / max(rms, 1e-12)
-    marked = cv2.add(full, rgb, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
+    return full
+
+
+def _read_mark(rgb: np.ndarray, net: "WatermarkModel", keys: list[bytes | None],
+               device: str) -> tuple[Message, bytes | None] | None:
+    """The message (and the key that reads it) of a mark ``rgb`` carries as it is, or None."""
+    rows, _ = decode_probabilities(rgb, model=net, device=device, search=False)
+    for key in dict.fromkeys(keys):  # each key once, in order
+        decoded = payload.decode(rows[0], key=key)
+        if decoded.found and decoded.message is not None:
+            return decoded.message, key
+    return None
+
+
+def _self_check(marked: np.ndarray, net: "WatermarkModel", message: Message, key: bytes | None,
+                device: str, quality: int) -> dict[str, bool]:
+    """Whether ``message`` reads back from ``marked`` and from a JPEG copy of it."""
+    from .attacks.registry import apply_attack
+
+    copies = {"clean": marked, f"jpeg{quality}": apply_attack("jpeg", marked, quality)}
+    result = {}
+    for name, copy in copies.items():
+        found = _read_mark(copy, net, [key], device)
+        result[name] = found is not None and found[0] == message
+    return result
+
+
+def binomial_tail(n: int, k: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, 1/2)."""
+    if k <= 0:
+        return 1.0
+    return math.fsum(math.comb(n, i) for i in range(k, n + 1)) / 2.0 ** n
+
+
+# --------------------------------------------------------------------------- API
+
+
+def embed(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
+          strength: float = 1.0, method: str = "encoder", key: bytes | None = None,
+          device: str = "auto", force: bool = False, check: bool = True, check_jpeg: int = 75) -> EmbedResult:
+    """Mark ``image`` with ``message`` (text, bytes or a :class:`Message`).
+
+    ``key``: a secret key (:func:`wmark.keys.read_key`); only the same key reads it back.
+
+    ``method``: ``encoder`` (one network pass) or ``ismark`` (per-image optimisation
+    against the decoder, slower and more robust; :mod:`wmark.ismark`).
+
+    An image that already carries a readable mark (with ``key`` or unkeyed) raises
+    :class:`~wmark.errors.AlreadyMarkedError`; with ``force`` the old mark is taken out
+    (its residual, re-made from its decoded message, is subtracted) before the new one
+    goes in, and ``replaced`` says which it was. With ``check`` the output is read back
+    as it is and after JPEG at ``check_jpeg`` (``survived``, ``robust``).
+    """
+    import cv2
+
+    if not (0 < strength <= 10):
+        raise UsageError(f"strength must be in (0, 10] (got {strength})")
+    if method not in ("encoder", "ismark"):
+        raise UsageError(f"method must be encoder or ismark (got {method!r})")
+    rgb, kind = _as_rgb(image)
+    net, name, device = _model(model, device)
+    message = _as_message(message)
+    bits = _message_bits(message, net.cfg.bits, name, key)
+    cover = rgb
+    previous = _read_mark(rgb, net, [key, None], device)
+    if previous is not None:
+        old_message, old_key = previous
+        if not force:
+            raise AlreadyMarkedError(f"image already carries a wmark mark ({old_message.display()!r}); "
+                                     "--force replaces it")
+        old_bits = _message_bits(old_message, net.cfg.bits, name, old_key)
+        cover = cv2.subtract(rgb, _full_residual(net, rgb, old_bits, 1.0, "encoder", device), dtype=cv2.CV_8U)
+    full = _full_residual(net, cover, bits, strength, method, device)
+    marked = cv2.add(full, cover, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
+    survived = _self_check(marked, net, message, key, device, check_jpeg) if check else {}
     from .imageio import psnr
 
     out: Any = marked
@@ -203,7 +266,8 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
         from PIL import Image
 
         out = Image.fromarray(marked, "RGB")
-    return EmbedResult(out, psnr(rgb, marked), bits, name, strength)
+    return EmbedResult(out, psnr(rgb, marked), bits, name, strength, survived,
+                       previous[0] if previous else None)
 
 
 def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default", device: str = "auto",

@@ -9,6 +9,7 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_OUTPUT = 4
 EXIT_MODEL = 5
+EXIT_REFUSED = 6
 EXIT_INTERRUPTED = 130
 
 
@@ -48,6 +49,21 @@ class ModelError(WmarkError):
     """A model that cannot be loaded: unknown name, missing or tampered weights."""
 
     exit_code = EXIT_MODEL
+
+
+class RefusedError(WmarkError):
+    """A mark wmark will not make: the image already carries one, or (``--strict``) the
+    new one would not survive."""
+
+    exit_code = EXIT_REFUSED
+
+
+class AlreadyMarkedError(RefusedError):
+    """The image already carries a readable wmark mark and ``force`` was not given."""
+
+
+class WeakMarkError(RefusedError):
+    """The self-check after embedding failed and ``strict`` was asked for."""
 
 
 def exit_code_for(error: BaseException) -> int:

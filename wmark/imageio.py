@@ -370,8 +370,8 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray | LoadedImage, *, 
     The format follows the extension (.jpg/.jpeg, .png, .webp, .tif/.tiff, .bmp).
     ``like`` (or ``rgb`` itself when it is a LoadedImage) gives the metadata to keep:
     EXIF, ICC, DPI and XMP where the format holds them, and alpha when the format has
-    alpha and the size is unchanged. JPEG: ``quality`` (default 95), 4:4:4 chroma;
-    WebP: lossy at ``quality`` (default 95); other formats are lossless and ignore it.
+    alpha and the size is unchanged. JPEG and WebP: lossy at :func:`output_quality`, JPEG
+    with 4:4:4 chroma; other formats are lossless and ignore ``quality``.
     Never writes over ``like.path`` or any of ``inputs``; an existing file needs ``force``.
     """
     from PIL import Image
@@ -505,12 +505,24 @@ def check_destination(path: Path, inputs: Iterable[str | os.PathLike[str]], forc
         raise OutputError(f"cannot write {path}: folder {parent} does not exist")
 
 
+def output_quality(fmt: str, like: LoadedImage | None = None, quality: int | None = None) -> int | None:
+    """The quality a JPEG/WebP output is written at: ``quality`` when given, else a JPEG
+    source's own (estimated from its tables) for a JPEG output, else 95; None when lossless."""
+    if fmt not in ("JPEG", "WEBP"):
+        return None
+    if quality is not None:
+        return int(quality)
+    if fmt == "JPEG" and like is not None and like.format == "JPEG" and like.jpeg_quality:
+        return like.jpeg_quality
+    return DEFAULT_JPEG_QUALITY
+
+
 def _save_options(fmt: str, like: LoadedImage | None, quality: int | None) -> dict[str, object]:
     options: dict[str, object] = {}
     if fmt == "JPEG":
-        options.update(quality=int(quality or DEFAULT_JPEG_QUALITY), subsampling=0)
+        options.update(quality=output_quality(fmt, like, quality), subsampling=0)
     elif fmt == "WEBP":
-        options.update(quality=int(quality or DEFAULT_JPEG_QUALITY), method=4)
+        options.update(quality=output_quality(fmt, like, quality), method=4)
     elif fmt == "TIFF":
         options.update(compression="tiff_lzw")
     elif fmt == "PNG":

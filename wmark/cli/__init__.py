@@ -122,7 +122,8 @@ def _root(
     """Hide a short, error-corrected message in a photo and read it back.
 
     Exit codes: 0 ok, 1 no watermark found, 2 usage error, 3 unreadable input,
-    4 output problem, 5 model problem, 130 interrupted (Ctrl-C or SIGTERM).
+    4 output problem, 5 model problem, 6 mark refused (already marked, or --strict
+    self-check failed), 130 interrupted (Ctrl-C or SIGTERM).
     """
     ctx.obj = Settings(debug=debug, quiet=quiet, max_pixels=max_pixels)
 

@@ -36,11 +36,6 @@ def _jpeg(x, cover, q, g):
     return layers.jpeg(x, q, mode)
 
 
-def _saturation(x, cover, f, g):
-    grey = torch.rand(f.shape, generator=g) < 0.3  # greyscale is a reference column
-    return layers.saturation(x, torch.where(grey, torch.zeros_like(f), f))
-
-
 TRAINING_NOISES: tuple[NoiseSpec, ...] = (
     NoiseSpec("identity", 0, 0, 0, lambda x, c, p, g: x),
     NoiseSpec("jpeg", 40, 90, 98, _jpeg),
@@ -56,7 +51,9 @@ TRAINING_NOISES: tuple[NoiseSpec, ...] = (
     NoiseSpec("salt-pepper", 0.0, 0.04, 0.0, lambda x, c, p, g: layers.salt_pepper(x, p, g)),
     NoiseSpec("brightness", 0.7, 1.4, 1.0, lambda x, c, p, g: layers.brightness(x, p)),
     NoiseSpec("contrast", 0.6, 1.5, 1.0, lambda x, c, p, g: layers.contrast(x, p)),
-    NoiseSpec("saturation", 0.0, 1.5, 1.0, _saturation),
+    NoiseSpec("saturation", 0.0, 1.5, 1.0, lambda x, c, p, g: layers.saturation(x, p)),
+    # Greyscale is a reference column of its own, so the curriculum tracks it apart.
+    NoiseSpec("grey", 0, 0, 1, lambda x, c, p, g: layers.saturation(x, p)),
     NoiseSpec("hue", -20, 20, 0, lambda x, c, p, g: layers.hue(x, p)),
     NoiseSpec("dropout", 0.5, 0.9, 1.0, lambda x, c, p, g: layers.dropout(x, c, p, g)),
 )
