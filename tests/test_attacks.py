@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wmark.attacks import PRESETS, REFERENCE, REGISTRY, Attack, apply_attack, apply_chain, attack, preset_chain
+from wmark.attacks import (GROUPS, PRESETS, REFERENCE, REGISTRY, Attack, apply_attack, apply_chain, attack,
+                           preset_chain)
 from wmark.attacks.codec import encode
 from wmark.attacks.geometric import grid_cell
 from wmark.errors import UsageError
@@ -24,8 +25,9 @@ TYPICAL = {
     "jpeg": 50, "webp": 50, "resize": 0.5, "scale": 0.5, "crop": 0.6, "crop-edge": 0.1, "random-crop": 0.5,
     "grid-crop": 0.5, "rotate": 10.0, "flip": 1, "blur": 1.5, "median": 5, "noise": 0.05, "salt-pepper": 0.05,
     "brightness": 1.3, "contrast": 1.5, "saturation": 0.3, "hue": 60.0, "dropout": 0.3, "cropout": 0.5,
-    "text": "wmark test 2024",
+    "text": "wmark test 2024", "strip-metadata": 1, "resize-long": 128, "crop-px": 4,
 }
+RESIZING = {"scale", "crop-edge", "random-crop", "resize-long", "crop-px"}  # the output size differs
 RANDOM = {"random-crop", "grid-crop", "noise", "salt-pepper", "dropout", "cropout", "text"}
 
 
@@ -52,7 +54,7 @@ def test_registry_entries_are_complete():
 
 
 def test_presets_are_the_reference_columns():
-    assert REFERENCE == list(PRESETS) == [
+    assert REFERENCE == list(PRESETS)[:15] == GROUPS["reference"] == [
         "none", "jpeg90", "jpeg75", "jpeg50", "resize0.5", "crop80+resize", "crop10edge", "blur1.0",
         "noise0.02", "bright1.3", "contrast1.3", "sat0", "s&p0.02", "rot2", "webp75"]
     assert PRESETS["none"] == []
@@ -61,6 +63,29 @@ def test_presets_are_the_reference_columns():
     for chain in PRESETS.values():
         for name, value in chain:
             assert REGISTRY[name].check(value) == value
+
+
+def test_social_and_screenshot_presets():
+    """Issue 12: what social networks (long side 1080 or 2048, JPEG 70-85 in 4:2:0, metadata
+    stripped) and screenshots (x1.25 or x0.8, a few pixels cut per edge, PNG) do, a flip,
+    and chains of two."""
+    assert GROUPS["social"] == ["social1080q80", "social1080q70", "social2048q85", "flip", "flip+social"]
+    assert GROUPS["screenshot"] == ["screenshot1.25", "screenshot0.8", "social+screenshot", "screenshot+social"]
+    assert list(PRESETS) == [*REFERENCE, *GROUPS["social"], *GROUPS["screenshot"], "social", "screenshot"]
+    social = [("strip-metadata", 1), ("resize-long", 1080), ("jpeg", 80)]
+    screenshot = [("strip-metadata", 1), ("scale", 1.25), ("crop-px", 4)]
+    assert PRESETS["social"] == PRESETS["social1080q80"] == social
+    assert PRESETS["social2048q85"] == [("strip-metadata", 1), ("resize-long", 2048), ("jpeg", 85)]
+    assert PRESETS["screenshot"] == PRESETS["screenshot1.25"] == screenshot
+    assert PRESETS["screenshot0.8"] == [("strip-metadata", 1), ("scale", 0.8), ("crop-px", 4)]
+    assert PRESETS["flip"] == [("flip", 1)] and PRESETS["flip+social"] == [("flip", 1), *social]
+    assert PRESETS["social+screenshot"] == [*social, ("scale", 0.8), ("crop-px", 4)]
+    assert PRESETS["screenshot+social"] == [*screenshot, ("resize-long", 1080), ("jpeg", 80)]
+    for name in GROUPS["social"] + GROUPS["screenshot"]:
+        steps = dict(PRESETS[name])
+        assert 70 <= steps.get("jpeg", 80) <= 85 and steps.get("resize-long", 1080) in (1080, 2048)
+        for step, value in PRESETS[name]:
+            assert REGISTRY[step].check(value) == value
 
 
 def test_preset_chain(kodak_rgb):
@@ -91,9 +116,10 @@ def test_every_attack_shape_dtype_and_determinism(kodak_rgb, name):
     assert first.flags.c_contiguous and first.flags.writeable
     assert not np.shares_memory(first, kodak_rgb)
     assert np.array_equal(first, again)
-    if name not in ("scale", "crop-edge", "random-crop"):
+    if name not in RESIZING:
         assert first.shape == kodak_rgb.shape
-    assert first.shape != kodak_rgb.shape or not np.array_equal(first, kodak_rgb), f"{name} did nothing"
+    if name != "strip-metadata":  # pixels unchanged by design (test_strip_metadata)
+        assert first.shape != kodak_rgb.shape or not np.array_equal(first, kodak_rgb), f"{name} did nothing"
 
 
 @pytest.mark.parametrize("name", sorted(RANDOM))
@@ -204,6 +230,86 @@ def test_rotate_keeps_the_size_with_black_corners(kodak_rgb):
     square = np.ascontiguousarray(kodak_rgb[:100, :100])
     assert np.array_equal(run("rotate", square, 90.0), np.rot90(square))  # counter-clockwise
     assert np.array_equal(run("rotate", kodak_rgb, 0.0), kodak_rgb)
+
+
+def test_resize_long_sets_the_long_side(kodak_rgbs):
+    from wmark.attacks.pixels import resized
+
+    landscape, portrait = kodak_rgbs[0], kodak_rgbs[1]  # 171x256 and 256x171
+    assert run("resize-long", landscape, 1080).shape == (721, 1080, 3)
+    assert run("resize-long", portrait, 1080).shape == (1080, 721, 3)
+    small = run("resize-long", landscape, 128)
+    assert small.shape == (86, 128, 3) and np.array_equal(small, resized(landscape, 128, 86))
+    assert np.array_equal(run("resize-long", landscape, 256), landscape)
+    back = resized(run("resize-long", landscape, 2048), 256, 171)  # enlarged, the same picture
+    assert psnr(landscape, back) > 30
+
+
+def test_crop_px_cuts_pixels_from_each_edge(kodak_rgb):
+    assert np.array_equal(run("crop-px", kodak_rgb, 4), kodak_rgb[4:-4, 4:-4])
+    assert np.array_equal(run("crop-px", kodak_rgb, 0), kodak_rgb)
+    assert run("crop-px", kodak_rgb, 1000).shape == (1, 2, 3)  # at least a row and a column are left
+
+
+def test_jpeg_subsamples_the_chroma_420(kodak_rgb):
+    import io
+
+    from PIL import Image, JpegImagePlugin
+
+    for quality in (50, 80, 100):
+        with Image.open(io.BytesIO(encode(kodak_rgb, "JPEG", quality))) as image:
+            assert JpegImagePlugin.get_sampling(image) == 2  # 4:2:0
+
+
+def test_strip_metadata(kodak_rgb):
+    image = LoadedImage(rgb=kodak_rgb, format="JPEG", exif=b"Exif\x00\x00", icc=b"icc", dpi=(300.0, 300.0),
+                        xmp=b"<x:xmpmeta/>", jpeg_quality=90)
+    bare = apply_chain(image, [("strip-metadata", 1)])
+    assert (bare.exif, bare.icc, bare.dpi, bare.xmp) == (None, None, None, None)
+    assert np.array_equal(bare.rgb, kodak_rgb) and not np.shares_memory(bare.rgb, kodak_rgb)
+    kept = apply_chain(image, [("strip-metadata", 0), ("jpeg", 80)])
+    assert (kept.exif, kept.icc, kept.xmp) == (b"Exif\x00\x00", b"icc", b"<x:xmpmeta/>")
+    assert image.exif == b"Exif\x00\x00"  # the input is left as it is
+    social = apply_chain(image, "social")
+    assert social.exif is None and social.icc is None and social.rgb.shape == (721, 1080, 3)
+    assert np.array_equal(apply_chain(kodak_rgb, [("strip-metadata", 1)]), kodak_rgb)  # plain arrays: pixels only
+
+
+# The long side 1080 or 2048, x1.25 or x0.8 and 4 px per edge, on kodim01 (171x256).
+SHAPES = {"social1080q80": (721, 1080), "social1080q70": (721, 1080), "social2048q85": (1368, 2048),
+          "flip": (171, 256), "flip+social": (721, 1080), "screenshot1.25": (214 - 8, 320 - 8),
+          "screenshot0.8": (137 - 8, 205 - 8), "social+screenshot": (577 - 8, 864 - 8),
+          "screenshot+social": (713, 1080)}
+
+
+@pytest.mark.parametrize("preset", [*GROUPS["social"], *GROUPS["screenshot"]])
+def test_social_and_screenshot_columns_on_a_photo(kodak_rgb, preset):
+    from wmark.attacks.pixels import resized
+
+    out = apply_chain(kodak_rgb, preset, seed=0)
+    assert out.dtype == np.uint8 and out.shape == (*SHAPES[preset], 3)
+    assert np.array_equal(out, apply_chain(kodak_rgb, preset, seed=1))  # deterministic: no randomness
+    if preset.startswith("flip"):
+        out = np.ascontiguousarray(out[:, ::-1])
+    if preset == "flip":
+        assert np.array_equal(out, kodak_rgb)
+    elif preset in ("screenshot1.25", "screenshot0.8"):  # the photo less 4 px / factor per edge
+        cut = round(4 / dict(PRESETS[preset])["scale"])
+        inner = np.ascontiguousarray(kodak_rgb[cut:-cut, cut:-cut])
+        assert 24 < psnr(inner, resized(out, inner.shape[1], inner.shape[0])) < 60
+    elif "screenshot" not in preset:  # the whole picture, re-encoded: close to the photo at its size
+        assert 26 < psnr(kodak_rgb, resized(out, 256, 171)) < 60
+
+
+def test_social_quality_orders_the_damage(kodak_rgb):
+    from wmark.attacks.pixels import resized
+
+    def loss(name: str) -> float:
+        return psnr(kodak_rgb, resized(apply_chain(kodak_rgb, name), 256, 171))
+
+    assert loss("social1080q70") < loss("social1080q80")
+    assert np.array_equal(apply_chain(kodak_rgb, "flip+social"),
+                          apply_chain(np.ascontiguousarray(kodak_rgb[:, ::-1]), "social"))
 
 
 def test_flip(kodak_rgb):

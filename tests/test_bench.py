@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from wmark import bench
-from wmark.attacks import REFERENCE
+from wmark.attacks import GROUPS, REFERENCE
 from wmark.cli import app
 from wmark.errors import EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, InputError, UsageError
 
@@ -53,6 +53,9 @@ def test_parse_attacks():
     assert bench.parse_attacks(" jpeg50 , rot2,") == {"jpeg50": [("jpeg", 50)], "rot2": [("rotate", 2.0)]}
     assert bench.parse_attacks(["s&p0.02", "jpeg=30"]) == {"s&p0.02": [("salt-pepper", 0.02)],
                                                          "jpeg=30": [("jpeg", 30)]}
+    social = bench.parse_attacks("social,screenshot")
+    assert list(social) == [*GROUPS["social"], *GROUPS["screenshot"]] and social["flip"] == [("flip", 1)]
+    assert list(bench.parse_attacks("none,social1080q80,social")) == ["none", *GROUPS["social"]]
     for bad in ("jpeg51", "nope=3", "jpeg=300", "jpeg=abc"):
         with pytest.raises(UsageError):
             bench.parse_attacks(bad)

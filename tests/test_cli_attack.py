@@ -411,9 +411,42 @@ def test_text_is_a_string_option(photo, tmp_path):
     assert invoke("attack", photo, "--text", "x" * 500, "-o", tmp_path / "o.png").exit_code == 2
 
 
-def test_presets_are_the_reference_columns():
-    assert list(PRESETS) == ["none", "jpeg90", "jpeg75", "jpeg50", "resize0.5", "crop80+resize", "crop10edge",
-                             "blur1.0", "noise0.02", "bright1.3", "contrast1.3", "sat0", "s&p0.02", "rot2", "webp75"]
+def test_presets_are_the_reference_columns_then_social_and_screenshot():
+    assert list(PRESETS)[:15] == ["none", "jpeg90", "jpeg75", "jpeg50", "resize0.5", "crop80+resize", "crop10edge",
+                                  "blur1.0", "noise0.02", "bright1.3", "contrast1.3", "sat0", "s&p0.02", "rot2",
+                                  "webp75"]
+    assert {"social", "screenshot", "flip", "social1080q80", "screenshot0.8", "social+screenshot"} <= set(PRESETS)
+    help_text = " ".join(invoke("attack", "--help").stdout.split())
+    assert "social" in help_text and "screenshot" in help_text
+
+
+def test_social_and_screenshot_presets_on_a_kodak_jpeg(kodak_path, tmp_path):
+    """What a social network and a screenshot do to a camera JPEG: resized, re-encoded or
+    rescaled and trimmed, its EXIF, ICC and XMP gone."""
+    source = tmp_path / "camera.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "wmark test camera"  # Make
+    with Image.open(kodak_path) as image:
+        image.convert("RGB").save(source, quality=95, exif=exif, icc_profile=b"\0" * 128, dpi=(300, 300))
+    social, shot = tmp_path / "social.jpg", tmp_path / "shot.png"
+    result = invoke("attack", source, "--preset", "social", "-o", social, "--json")
+    assert result.exit_code == 0, result.output
+    assert json_lines(result)[0]["attacks"] == [["strip-metadata", 1], ["resize-long", 1080], ["jpeg", 80]]
+    with Image.open(social) as image:
+        assert image.format == "JPEG" and image.size == (1080, 721)
+        assert not image.getexif() and "icc_profile" not in image.info and "dpi" not in image.info
+    kept = tmp_path / "kept.jpg"
+    assert invoke("attack", source, "--resize-long", 1080, "--jpeg", 80, "-o", kept).exit_code == 0
+    with Image.open(kept) as image:  # without strip-metadata the EXIF stays
+        assert image.getexif()[0x010F] == "wmark test camera"
+    result = invoke("attack", source, "--preset", "screenshot", "-o", shot, "--json")
+    assert result.exit_code == 0, result.output
+    assert json_lines(result)[0]["attacks"] == [["strip-metadata", 1], ["scale", 1.25], ["crop-px", 4]]
+    with Image.open(shot) as image:
+        assert image.format == "PNG" and image.size == (320 - 8, 214 - 8) and not image.getexif()
+    chained = tmp_path / "chained.png"
+    result = invoke("attack", source, "--preset", "flip", "--preset", "social", "-o", chained, "--json")
+    assert result.exit_code == 0 and json_lines(result)[0]["attacks"][0] == ["flip", 1]
 
 
 def test_preset_none_copies_the_image(photo, tmp_path):

@@ -54,25 +54,26 @@ METRICS = ("accuracy", "accuracy_no_search", "accuracy_best", "verified", "recov
 
 
 def parse_attacks(spec: str | Iterable[str] | None = None) -> dict[str, list[tuple[str, Any]]]:
-    """Columns -> attack chains. ``spec``: None or ``reference`` (the 15 reference presets),
-    or names separated by commas, each a preset (``jpeg50``) or ``ATTACK=VALUE``
-    (``jpeg=30``, any registry attack). UsageError (exit 2) for an unknown one."""
-    from .attacks import PRESETS, REFERENCE, check_chain, preset_chain
+    """Columns -> attack chains. ``spec``: names separated by commas, each a group of
+    columns (``reference``, the default; ``social``; ``screenshot``), a preset (``jpeg50``)
+    or ``ATTACK=VALUE`` (``jpeg=30``, any registry attack). UsageError (exit 2) for an
+    unknown one."""
+    from .attacks import GROUPS, PRESETS, check_chain, preset_chain
 
     items = spec.split(",") if isinstance(spec, str) else list(spec or [])
     items = [item.strip() for item in items if item.strip()] or ["reference"]
     columns: dict[str, list[tuple[str, Any]]] = {}
     for item in items:
-        if item == "reference":
-            columns.update({name: preset_chain(name) for name in REFERENCE})
+        if item in GROUPS:
+            columns.update({name: preset_chain(name) for name in GROUPS[item]})
         elif "=" in item:
             name, _, value = item.partition("=")
             columns[item] = check_chain([(name.strip(), value.strip())])
         elif item in PRESETS:
             columns[item] = preset_chain(item)
         else:
-            raise UsageError(f"unknown attack {item!r}: give presets ({', '.join(PRESETS)}), ATTACK=VALUE "
-                             "(jpeg=30) or reference")
+            raise UsageError(f"unknown attack {item!r}: give groups ({', '.join(GROUPS)}), presets "
+                             f"({', '.join(p for p in PRESETS if p not in GROUPS)}) or ATTACK=VALUE (jpeg=30)")
     return columns
 
 

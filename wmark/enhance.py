@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .attacks import PRESETS, apply_chain
+from .attacks import REFERENCE, apply_chain
 from .ismark import optimise
 from .models.network import WatermarkModel
 
@@ -59,7 +59,7 @@ def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], 
     rng = np.random.default_rng(cfg.seed)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    attacks = [name for name in PRESETS if name != "none"]
+    attacks = [name for name in REFERENCE if name != "none"]
     optimiser = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr)
     history = []
     for round_ in range(cfg.iterations):

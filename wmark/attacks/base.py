@@ -26,7 +26,8 @@ class Attack:
     returns uint8 RGB (a new array; crops and scales may change the size).
     ``differentiable`` names the torch version (``"module:function"``, BCHW float in
     [0, 1]) where training has one. For a ``str`` attack, ``low``/``high`` bound the
-    length of the text.
+    length of the text. ``strips_metadata``: a true value drops a loaded image's
+    metadata (EXIF, ICC, XMP, DPI) in :func:`wmark.attacks.apply_chain`.
     """
 
     name: str
@@ -37,6 +38,7 @@ class Attack:
     high: float | int
     real: RealAttack
     differentiable: str | None = None
+    strips_metadata: bool = False
 
     def check(self, value: Value) -> Value:
         """``value`` converted to ``type`` and checked against the range (UsageError)."""

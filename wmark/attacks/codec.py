@@ -1,4 +1,5 @@
-"""Lossy re-encoding: JPEG and WebP, through Pillow (libjpeg / libwebp)."""
+"""What happens to the file: lossy re-encoding (JPEG, WebP, through Pillow's libjpeg and
+libwebp) and the metadata a platform strips."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import numpy as np
 def encode(rgb: np.ndarray, fmt: str, quality: int) -> bytes:
     """The bytes of ``rgb`` encoded as ``fmt`` ("JPEG" or "WEBP") at ``quality``.
 
-    JPEG uses Pillow's defaults otherwise (4:2:0 chroma, what most encoders do);
-    WebP is lossy.
+    JPEG subsamples the chroma 4:2:0 (what cameras, browsers and social networks do),
+    Pillow's defaults otherwise; WebP is lossy.
     """
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(buffer, format=fmt, quality=int(quality))
+    options = {"subsampling": "4:2:0"} if fmt == "JPEG" else {}
+    Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(buffer, format=fmt, quality=int(quality), **options)
     return buffer.getvalue()
 
 
@@ -36,3 +38,9 @@ def jpeg(rgb: np.ndarray, quality: int, rng: np.random.Generator) -> np.ndarray:
 def webp(rgb: np.ndarray, quality: int, rng: np.random.Generator) -> np.ndarray:
     """Lossy WebP at ``quality`` (1..100), decoded back."""
     return decode(encode(rgb, "WEBP", quality))
+
+
+def strip_metadata(rgb: np.ndarray, on: int, rng: np.random.Generator) -> np.ndarray:
+    """The pixels unchanged (a copy): :func:`wmark.attacks.apply_chain` drops the EXIF,
+    ICC, XMP and DPI of a loaded image when ``on`` is 1, as social networks do."""
+    return rgb.copy()

@@ -1,4 +1,5 @@
-"""Geometry: resize (and back), scale, crops (centre, edge, random, grid), rotation, flip."""
+"""Geometry: resize (and back), scale, resize to a long side, crops (centre, edge, pixels,
+random, grid), rotation, flip."""
 
 from __future__ import annotations
 
@@ -26,6 +27,14 @@ def scale(rgb: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarra
     return resized(rgb, _size(width, factor), _size(height, factor))
 
 
+def resize_long(rgb: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
+    """Resize so that the long side is ``side`` px, the aspect kept (what a social network
+    does to an upload: 1080 or 2048 px); the output keeps the new size."""
+    height, width = rgb.shape[:2]
+    factor = side / max(height, width)
+    return resized(rgb, _size(width, factor), _size(height, factor))
+
+
 def _window(height: int, width: int, area: float) -> tuple[int, int]:
     """Height and width of a crop keeping fraction ``area`` of the pixels, same aspect."""
     side = math.sqrt(area)
@@ -46,6 +55,14 @@ def crop_edge(rgb: np.ndarray, fraction: float, rng: np.random.Generator) -> np.
     height, width = rgb.shape[:2]
     dy = min(int(round(height * fraction)), (height - 1) // 2)
     dx = min(int(round(width * fraction)), (width - 1) // 2)
+    return rgb[dy:height - dy, dx:width - dx].copy()
+
+
+def crop_px(rgb: np.ndarray, pixels: int, rng: np.random.Generator) -> np.ndarray:
+    """Cut ``pixels`` px from each edge (a screenshot's frame); no resize. At least one
+    pixel row and column is left."""
+    height, width = rgb.shape[:2]
+    dy, dx = min(int(pixels), (height - 1) // 2), min(int(pixels), (width - 1) // 2)
     return rgb[dy:height - dy, dx:width - dx].copy()
 
 

@@ -1,4 +1,4 @@
-"""The one attack registry, the reference presets, and applying attacks and chains.
+"""The one attack registry, the presets and their groups, and applying attacks and chains.
 
 The registry drives ``wmark attack``'s options, ``wmark bench``'s columns, the shell
 completions and the README table; the training noise layers name their torch versions
@@ -36,13 +36,18 @@ def _real(target: str) -> RealAttack:
 _ENTRIES = (
     Attack("jpeg", "JPEG re-encoding at quality Q (4:2:0 chroma).", "Q", int, 1, 100, _real("codec:jpeg")),
     Attack("webp", "Lossy WebP re-encoding at quality Q.", "Q", int, 1, 100, _real("codec:webp")),
+    Attack("strip-metadata", "Drop EXIF, ICC, XMP and DPI (1), as social networks do; pixels unchanged.",
+           "B", int, 0, 1, _real("codec:strip_metadata"), strips_metadata=True),
     Attack("resize", "Resize by factor F and back to the original size (bicubic).", "F", float, 0.1, 2.0,
            _real("geometric:resize")),
     Attack("scale", "Resize by factor F and keep the new size.", "F", float, 0.1, 4.0, _real("geometric:scale")),
+    Attack("resize-long", "Resize so that the long side is N px, aspect kept (bicubic); keep the new size.",
+           "N", int, 32, 4096, _real("geometric:resize_long")),
     Attack("crop", "Centre crop keeping fraction F of the area, resized back to the original size.",
            "F", float, 0.05, 1.0, _real("geometric:crop")),
     Attack("crop-edge", "Cut fraction F of the width and height from each edge; no resize.",
            "F", float, 0.0, 0.45, _real("geometric:crop_edge")),
+    Attack("crop-px", "Cut N pixels from each edge; no resize.", "N", int, 0, 1000, _real("geometric:crop_px")),
     Attack("random-crop", "Crop keeping fraction F of the area at a random position; no resize.",
            "F", float, 0.05, 1.0, _real("geometric:random_crop")),
     Attack("grid-crop", "Keep each grid cell (8 px per 256 px) with probability P, black out the rest.",
@@ -74,7 +79,7 @@ _ENTRIES = (
 REGISTRY: dict[str, Attack] = {entry.name: entry for entry in _ENTRIES}
 """Every attack by its CLI option name, in the order ``wmark attack --help`` lists them."""
 
-PRESETS: dict[str, list[Step]] = {
+_REFERENCE: dict[str, list[Step]] = {
     "none": [],
     "jpeg90": [("jpeg", 90)],
     "jpeg75": [("jpeg", 75)],
@@ -91,9 +96,50 @@ PRESETS: dict[str, list[Step]] = {
     "rot2": [("rotate", 2.0)],
     "webp75": [("webp", 75)],
 }
-"""The 15 reference columns of ``wmark bench`` (DESIGN.md, "What good means"), in order."""
 
-REFERENCE: list[str] = list(PRESETS)
+
+_STRIP: Step = ("strip-metadata", 1)
+
+
+def _social(side: int, quality: int) -> list[Step]:
+    """An upload: the long side resized to ``side`` px, then JPEG 4:2:0 at ``quality``."""
+    return [("resize-long", side), ("jpeg", quality)]
+
+
+def _screenshot(factor: float) -> list[Step]:
+    """A screenshot of the photo shown at ``factor`` x, 4 px cut from each edge (saved as PNG: lossless)."""
+    return [("scale", factor), ("crop-px", 4)]
+
+
+_SOCIAL: dict[str, list[Step]] = {
+    "social1080q80": [_STRIP, *_social(1080, 80)],
+    "social1080q70": [_STRIP, *_social(1080, 70)],
+    "social2048q85": [_STRIP, *_social(2048, 85)],
+    "flip": [("flip", 1)],
+    "flip+social": [("flip", 1), _STRIP, *_social(1080, 80)],
+}
+_SCREENSHOT: dict[str, list[Step]] = {
+    "screenshot1.25": [_STRIP, *_screenshot(1.25)],
+    "screenshot0.8": [_STRIP, *_screenshot(0.8)],
+    "social+screenshot": [_STRIP, *_social(1080, 80), *_screenshot(0.8)],
+    "screenshot+social": [_STRIP, *_screenshot(1.25), *_social(1080, 80)],
+}
+
+PRESETS: dict[str, list[Step]] = {
+    **_REFERENCE, **_SOCIAL, **_SCREENSHOT,
+    "social": [_STRIP, *_social(1080, 80)],  # the typical chain of each group, for `wmark attack --preset`
+    "screenshot": [_STRIP, *_screenshot(1.25)],
+}
+"""Named attack chains: the 15 reference columns of ``wmark bench`` (DESIGN.md, "What good
+means"), the social-media and screenshot columns (issue 12), and ``social`` and
+``screenshot``, the typical chain of each of those groups."""
+
+REFERENCE: list[str] = list(_REFERENCE)
+"""The reference columns, in the order of the reference table."""
+
+GROUPS: dict[str, list[str]] = {"reference": REFERENCE, "social": list(_SOCIAL), "screenshot": list(_SCREENSHOT)}
+"""Groups of columns for ``wmark bench --attacks``: a group's name there stands for its
+columns (``social`` is the group; ``wmark attack --preset social`` applies its typical chain)."""
 
 
 def get_attack(name: str) -> Attack:
@@ -154,8 +200,8 @@ def apply_chain(image: Any, chain: str | Iterable[Sequence[Any]], seed: int = 0)
     """Apply the steps of ``chain`` in order, with one generator seeded by ``seed``.
 
     ``image`` is H×W×3 uint8 RGB or a :class:`wmark.imageio.LoadedImage`; the result
-    is of the same kind (a LoadedImage keeps its metadata, and its alpha when the size
-    is unchanged). ``chain`` may also be a preset name. Every step is checked before
+    is of the same kind (a LoadedImage keeps its metadata unless a step strips it, and
+    its alpha when the size is unchanged). ``chain`` may also be a preset name. Every step is checked before
     the first one runs.
     """
     import numpy as np
@@ -163,6 +209,7 @@ def apply_chain(image: Any, chain: str | Iterable[Sequence[Any]], seed: int = 0)
     from .pixels import check_rgb
 
     steps = check_chain(chain)
+    strip = any(value and REGISTRY[name].strips_metadata for name, value in steps)
     rgb = getattr(image, "rgb", image)
     out = check_rgb(rgb)
     rng = np.random.default_rng(seed)
@@ -173,6 +220,8 @@ def apply_chain(image: Any, chain: str | Iterable[Sequence[Any]], seed: int = 0)
     if rgb is image:
         return out
     alpha = image.alpha if image.alpha is not None and image.alpha.shape == out.shape[:2] else None
+    if strip:
+        return dataclasses.replace(image, rgb=out, alpha=alpha, exif=None, icc=None, xmp=None, dpi=None)
     return dataclasses.replace(image, rgb=out, alpha=alpha)
 
 

@@ -1,5 +1,5 @@
 """``wmark attack``: real attacks on a photo, in the order given, with options generated
-from the attack registry (:data:`wmark.attacks.REGISTRY`) and the reference presets.
+from the attack registry (:data:`wmark.attacks.REGISTRY`) and the presets.
 
 Click keeps no order between different options, so :class:`AttackCommand` records the
 order in which they appeared; :func:`ordered_chain` turns it into the chain to apply.
@@ -105,7 +105,8 @@ def attack(
                                                   help="Attacked image (format from its extension).")] = None,
     preset: Annotated[Optional[list[str]], typer.Option(
         "--preset", metavar="NAME", show_default=False, rich_help_panel=ATTACK_PANEL,
-        help="A reference column of `wmark bench` (none, jpeg50, rot2, ...; see README), applied where it stands.",
+        help="A column of `wmark bench` (none, jpeg50, rot2, ..., social, screenshot, flip; see README), "
+             "applied where it stands.",
     )] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random attacks (same seed, same output).")] = 0,
     quality: QualityOption = None,
