@@ -293,24 +293,29 @@ def extract(image: Any, *, model: "str | WatermarkModel" = "default", key: bytes
     With ``search`` the crop/zoom/rotation grid of :mod:`wmark.sync` is tried when the
     photo as it is does not decode; the p-value counts every alignment tried.
     """
-    rows, name = decode_probabilities(image, model=model, device=device, search=search)
+    rgb, _ = _as_rgb(image)
+    rows, name = decode_probabilities(rgb, model=model, device=device, search=False)
+    decoded = payload.decode(rows[0], key=key)
+    index, tried = 0, 1
+    if not decoded.found and search:  # the grid only when the photo as it is does not decode
+        rows, name = decode_probabilities(rgb, model=model, device=device, search=True)
+        confidence = np.mean(np.abs(2 * rows - 1), axis=1)
+        for tried, index in enumerate(sorted(range(1, len(rows)), key=lambda i: -confidence[i]), start=2):
+            decoded = payload.decode(rows[index], key=key)
+            if decoded.found:
+                break
+        else:
+            index = 0
+            decoded = payload.decode(rows[0], key=key)
     cap = payload.capacity(rows.shape[1])
-    confidence = np.mean(np.abs(2 * rows - 1), axis=1)
-    order = [0, *sorted(range(1, len(rows)), key=lambda i: -confidence[i])]
-    for tried, index in enumerate(order, start=1):
-        decoded = payload.decode(rows[index], key=key)
-        if decoded.found:
-            break
-    else:
-        index, tried = 0, len(rows)
-        decoded = payload.decode(rows[0], key=key)
     if decoded.found:
         # Union bound over every codeword the decoder could have landed on, and every alignment tried.
         errors = decoded.bit_errors or 0
         p_value = min(1.0, tried * cap.codewords * binomial_tail(cap.code_bits, cap.code_bits - errors))
     else:
         p_value = 1.0
-    return ExtractResult(decoded.found, decoded.message, decoded.bits, rows[index], float(confidence[index]),
+    confidence = float(np.mean(np.abs(2 * rows[index] - 1)))
+    return ExtractResult(decoded.found, decoded.message, decoded.bits, rows[index], confidence,
                          p_value, decoded.corrected_symbols, name)
 
 
