@@ -42,6 +42,10 @@ def embed(
     key: KeyOption = None,
     quality: QualityOption = None,
     device: DeviceOption = "auto",
+    c2pa_sign: Annotated[tuple[Path, Path] | None, typer.Option(
+        "--c2pa-sign", metavar="CERT KEY", show_default=False,
+        help="Also write a signed C2PA manifest recording the mark (PEM certificate chain, PEM key; "
+             "needs wmark[c2pa]).")] = None,
     recursive: RecursiveOption = False,
     jobs: JobsOption = 1,
     json_output: JsonOption = False,
@@ -52,6 +56,8 @@ def embed(
     The output keeps the input's format, EXIF/ICC and alpha; the input is never overwritten.
     An existing output is skipped (so an interrupted run can be run again), --force replaces it.
     The PSNR of every mark is reported (stderr, and in --json).
+    --c2pa-sign CERT KEY also signs a C2PA manifest into the output (JPEG, PNG, WebP, TIFF)
+    whose soft-binding assertion records the mark.
     """
     from .common import message_spec
 
@@ -60,6 +66,11 @@ def embed(
         raise UsageError(f"--method must be encoder or ismark (got {method!r})")
     message = to_message(spec)
     secret = load_key(key)
+    signer = None
+    if c2pa_sign is not None:  # checked before any photo is read: a bad CERT/KEY writes nothing
+        from ..provenance import load_signer
+
+        signer = load_signer(*c2pa_sign)
     paths = expand_inputs(inputs, recursive=recursive)
     many = len(paths) > 1
 
@@ -73,18 +84,30 @@ def embed(
 
         destination = output_path_for(path, output, many=many)
         check_output(path, destination, force=True)  # never the input, a folder or an unknown format
+        if signer is not None:
+            from ..provenance import SoftBinding, signable_mime, write_signed
+
+            signable_mime(destination)  # a format that holds no manifest (BMP): refused before any work
         if not force and os.path.lexists(destination):  # done by an earlier (interrupted) run
             return skipped(destination)
         image = read_input(path)
         result = api.embed(image.rgb, message, model=model or "default", strength=strength, device=device,
                            method=method, key=secret)
         try:
-            write_image(destination, result.image, like=image, quality=quality, force=force, inputs=[path])
+            if signer is None:
+                write_image(destination, result.image, like=image, quality=quality, force=force, inputs=[path])
+            else:  # written beside, published signed: an unsigned file never takes the output's name
+                binding = SoftBinding.for_watermark(result.model, result.bits.tolist())
+                write_signed(destination, lambda staged: write_image(staged, result.image, like=image, quality=quality,
+                                                                     force=True, inputs=[path]),
+                             signer, binding, parent=path, force=force)
         except OutputExistsError:  # another run wrote it meanwhile
             return skipped(destination)
         note(f"{path} -> {destination} (PSNR {result.psnr:.1f} dB)")
         record = {"output": os.fspath(destination), "psnr": round(result.psnr, 2), "model": result.model,
                   "method": method, "strength": strength, "bits": "".join(map(str, result.bits.tolist()))}
+        if signer is not None:
+            record["c2pa"] = binding.to_dict()
         return Outcome(record)
 
     status = run_per_input(paths, work, json_output=json_output, label="embed",

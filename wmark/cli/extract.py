@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from .. import provenance
 from ..errors import EXIT_NOT_FOUND, EXIT_OK
 from .common import (BitsOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, ModelOption, MsgOption, Outcome,
                      RecursiveOption, expand_inputs, load_key, message_spec, read_input, run_per_input)
@@ -26,11 +27,13 @@ def extract(
 ) -> None:
     """Read the message of photos: text when it is UTF-8, else hex.
 
-    Exit 0 when every input carried a mark, 1 when one did not.
+    Exit 0 when every input carried a mark, 1 when one did not. With --json and the
+    c2pa extra, a photo's C2PA manifest (soft binding, signer, validation) is in "c2pa".
     """
     secret = load_key(key)
     paths = expand_inputs(inputs, recursive=recursive)
     many = len(paths) > 1
+    with_manifest = json_output and provenance.available()
 
     def work(path: Path) -> Outcome:
         from .. import api
@@ -38,7 +41,11 @@ def extract(
         result = api.extract(read_input(path).rgb, model=model or "default", key=secret, device=device)
         shown = result.bit_string if raw else (result.text if result.found else "(no watermark found)")
         text = f"{path}: {shown}" if many else shown
-        return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.found else EXIT_NOT_FOUND)
+        record = result.to_dict()
+        manifest = provenance.read_manifest(path) if with_manifest else None
+        if manifest is not None:
+            record["c2pa"] = manifest
+        return Outcome(record, text=text, exit_code=EXIT_OK if result.found else EXIT_NOT_FOUND)
 
     status = run_per_input(paths, work, json_output=json_output, label="extract",
                             jobs=jobs)
