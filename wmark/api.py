@@ -166,7 +166,6 @@ def _full_residual(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, str
                    device: str) -> np.ndarray:
     """The mark to add to ``rgb`` (float32, 0..255 units): the encoder's residual at the
     working size, upsampled to the photo and held at the model's energy times ``strength``."""
-    import cv2
     import torch
 
     cover = _working(rgb, net.cfg.size).to(device)
@@ -178,12 +177,17 @@ def _full_residual(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, str
     else:
         with torch.no_grad():
             residual = strength * net.residual(cover, target)
-    residual = residual[0].permute(1, 2, 0).cpu().numpy()
     height, width = rgb.shape[:2]
+    return photo_residual(residual[0].permute(1, 2, 0).cpu().numpy(), width, height, strength * net.amplitude)
+
+
+def photo_residual(residual: np.ndarray, width: int, height: int, rms: float) -> np.ndarray:
+    """A working-size residual (S×S×3, [0, 1] units) resized to the photo (bicubic) and
+    scaled to RMS ``rms`` (resampling changes its energy: the PSNR contract), in 0..255 units."""
+    import cv2
+
     full = _resize(residual, width, height, upsample="cubic")
-    # Resampling changes the residual's energy; hold it at the strength's (PSNR contract).
-    rms = cv2.norm(full) / math.sqrt(full.size)
-    full *= 255.0 * strength * net.amplitude / max(rms, 1e-12)
+    full *= 255.0 * rms / max(cv2.norm(full) / math.sqrt(full.size), 1e-12)
     return full
 
 

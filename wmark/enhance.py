@@ -2,11 +2,14 @@
 OPT-embedded images passed through *real* distortions.
 
 Each of ``iterations`` rounds draws a batch of photo crops and random bits, embeds
-them by OPT embedding (:func:`wmark.ismark.optimise`, from the encoder's output) and
-then updates the decoder for ``sub_iterations`` steps, each on the batch after one
-real attack of the reference table (PIL/OpenCV, :mod:`wmark.attacks`) picked at
-random, minimising MSE(M, σ(D(NO_j(I)))) (Eq. 10). The encoder is frozen, so marks
-already made stay readable. The paper runs K = 10,000 rounds of l = 80 steps with
+them by OPT embedding (:func:`wmark.ismark.optimise`, from the encoder's output; with
+``opt_iterations`` 0 the encoder's mark as ``wmark embed`` makes it) and then updates
+the decoder for ``sub_iterations`` steps, each on the batch after one real attack of
+the reference table (PIL/OpenCV, :mod:`wmark.attacks`, "none" included) picked at
+random, minimising MSE(M, σ(D(NO_j(I)))) (Eq. 10). As in :mod:`wmark.api`, the photos
+are ``photo_scale`` times the working size: the residual is upsampled to them, the
+attack hits the photo, and the decoder reads it shrunk back to the working size. The
+encoder is frozen, so marks already made stay readable. The paper runs K = 10,000 rounds of l = 80 steps with
 200-step OPT (15 GPU-days); the defaults here fit a CPU session and are recorded in
 the output weights' folder.
 """
@@ -36,12 +39,26 @@ class EnhanceConfig:
     lr: float = 1e-4
     opt_iterations: int = 20
     strength: float = 1.0
+    photo_scale: int = 4
     seed: int = 0
 
 
-def _to_uint8(batch: torch.Tensor) -> list[np.ndarray]:
-    pixels = (batch.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return [np.ascontiguousarray(image) for image in pixels]
+def _mark(model: WatermarkModel, photos: torch.Tensor, bits: torch.Tensor, cfg: EnhanceConfig) -> list[np.ndarray]:
+    """``photos`` (B×3×P×P) marked as :func:`wmark.api.embed` marks them, as uint8 H×W×3."""
+    import cv2
+
+    from .api import photo_residual
+
+    covers = F.interpolate(photos, size=model.cfg.size, mode="area")
+    if cfg.opt_iterations:
+        residual = optimise(model, covers, bits, cfg.strength, cfg.opt_iterations)
+    else:
+        with torch.no_grad():
+            residual = cfg.strength * model.residual(covers, bits)
+    pixels = (photos * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    side = photos.shape[-1]
+    return [cv2.add(photo_residual(r.permute(1, 2, 0).cpu().numpy(), side, side, cfg.strength * model.amplitude),
+                    np.ascontiguousarray(photo), dtype=cv2.CV_8U) for r, photo in zip(residual, pixels)]
 
 
 def _to_tensor(images: list[np.ndarray], size: int) -> torch.Tensor:
@@ -54,18 +71,18 @@ def _to_tensor(images: list[np.ndarray], size: int) -> torch.Tensor:
 
 def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], torch.Tensor],
             cfg: EnhanceConfig = EnhanceConfig(), log: Callable[[str], None] = print) -> list[float]:
-    """Fine-tune ``model.decoder`` in place; ``sample(count, rng)`` gives covers (B×3×S×S).
-    Returns the mean loss of every round."""
+    """Fine-tune ``model.decoder`` in place; ``sample(count, rng)`` gives photos
+    (B×3×P×P, P = ``photo_scale`` × the working size). Returns the mean loss of every round."""
     rng = np.random.default_rng(cfg.seed)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    attacks = [name for name in REFERENCE if name != "none"]
+    attacks = list(REFERENCE)
     optimiser = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr)
     history = []
     for round_ in range(cfg.iterations):
-        covers = sample(cfg.batch_size, rng)
+        photos = sample(cfg.batch_size, rng)
         bits = torch.randint(0, 2, (cfg.batch_size, model.cfg.bits)).float()
-        marked = _to_uint8(covers + optimise(model, covers, bits, cfg.strength, cfg.opt_iterations))
+        marked = _mark(model, photos, bits, cfg)
         model.eval()  # batch-norm statistics stay those of training
         losses = []
         for _ in range(cfg.sub_iterations):
@@ -92,7 +109,8 @@ def enhance_weights(weights: Path, data: Path, out: Path, cfg: EnhanceConfig = E
 
     model = load_weights(weights)
     photos = PhotoCrops(data)
-    history = enhance(model, lambda count, rng: photos.random_batch(count, model.cfg.size, rng), cfg, log)
+    side = model.cfg.size * cfg.photo_scale
+    history = enhance(model, lambda count, rng: photos.random_batch(count, side, rng), cfg, log)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     export_weights({"config": {"model": model.cfg.to_dict()}, "model": model.state_dict()}, out)
