@@ -214,7 +214,7 @@ def test_decoder_enhancing_moves_only_the_decoder(photos):
     crops = PhotoCrops(photos)
     encoder = {k: v.clone() for k, v in model.encoder.state_dict().items()}
     decoder = {k: v.clone() for k, v in model.decoder.state_dict().items()}
-    cfg = EnhanceConfig(iterations=2, sub_iterations=2, batch_size=2, opt_iterations=2)
+    cfg = EnhanceConfig(iterations=2, sub_iterations=2, batch_size=2, opt_iterations=2, opt_share=1.0)
     side = TINY.model.size * cfg.photo_scale
     history = enhance(model, lambda count, rng: crops.random_batch(count, side, rng), cfg, log=quiet([]))
     assert len(history) == 2 and all(np.isfinite(history))

@@ -2,8 +2,9 @@
 OPT-embedded images passed through *real* distortions.
 
 Each of ``iterations`` rounds draws a batch of photo crops and random bits, embeds
-them by OPT embedding (:func:`wmark.ismark.optimise`, from the encoder's output; with
-``opt_iterations`` 0 the encoder's mark as ``wmark embed`` makes it) and then updates
+them by OPT embedding (:func:`wmark.ismark.optimise`, from the encoder's output) in a
+share ``opt_share`` of the rounds and by the encoder alone (the mark ``wmark embed``
+makes by default) in the others, so that the decoder reads both, then updates
 the decoder for ``sub_iterations`` steps, each on the batch after one real attack of
 the reference table (PIL/OpenCV, :mod:`wmark.attacks`, "none" included) picked at
 random, minimising MSE(M, σ(D(NO_j(I)))) (Eq. 10). As in :mod:`wmark.api`, the photos
@@ -38,19 +39,22 @@ class EnhanceConfig:
     batch_size: int = 6
     lr: float = 1e-4
     opt_iterations: int = 20
+    opt_share: float = 0.5
     strength: float = 1.0
     photo_scale: int = 4
     seed: int = 0
 
 
-def _mark(model: WatermarkModel, photos: torch.Tensor, bits: torch.Tensor, cfg: EnhanceConfig) -> list[np.ndarray]:
-    """``photos`` (B×3×P×P) marked as :func:`wmark.api.embed` marks them, as uint8 H×W×3."""
+def _mark(model: WatermarkModel, photos: torch.Tensor, bits: torch.Tensor, cfg: EnhanceConfig,
+          opt: bool) -> list[np.ndarray]:
+    """``photos`` (B×3×P×P) marked as :func:`wmark.api.embed` marks them (by OPT embedding
+    when ``opt``), as uint8 H×W×3."""
     import cv2
 
     from .api import photo_residual
 
     covers = F.interpolate(photos, size=model.cfg.size, mode="area")
-    if cfg.opt_iterations:
+    if opt and cfg.opt_iterations:
         residual = optimise(model, covers, bits, cfg.strength, cfg.opt_iterations)
     else:
         with torch.no_grad():
@@ -82,7 +86,7 @@ def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], 
     for round_ in range(cfg.iterations):
         photos = sample(cfg.batch_size, rng)
         bits = torch.randint(0, 2, (cfg.batch_size, model.cfg.bits)).float()
-        marked = _mark(model, photos, bits, cfg)
+        marked = _mark(model, photos, bits, cfg, opt=rng.random() < cfg.opt_share)
         model.eval()  # batch-norm statistics stay those of training
         losses = []
         for _ in range(cfg.sub_iterations):
