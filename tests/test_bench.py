@@ -5,10 +5,12 @@ written, not how well)."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,9 @@ from wmark.errors import EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, InputError, UsageE
 runner = CliRunner()
 ATTACKS = "none,jpeg50"
 SIZE = 64  # the tiny model's working size: fast
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+REPORT_FILES = ["report.csv", "report.json", "report.md", *(["robustness.png"] if HAS_MATPLOTLIB else [])]
+TIMINGS = ("embed_s", "extract_s")
 
 
 def invoke(*args: object):
@@ -61,6 +66,46 @@ def test_parse_attacks():
             bench.parse_attacks(bad)
 
 
+def test_ssim(kodak_rgb):
+    rng = np.random.default_rng(0)
+    assert bench.ssim(kodak_rgb, kodak_rgb) == pytest.approx(1.0)
+
+    def noisy(sigma: float) -> np.ndarray:
+        return np.clip(kodak_rgb + rng.normal(0, sigma, kodak_rgb.shape), 0, 255).astype(np.uint8)
+
+    light, heavy = noisy(2), noisy(20)
+    assert 1 > bench.ssim(kodak_rgb, light) > 0.95 > bench.ssim(kodak_rgb, heavy) > 0.3
+    assert bench.ssim(kodak_rgb, heavy) == pytest.approx(bench.ssim(heavy, kodak_rgb))
+    flat = np.full_like(kodak_rgb, 128)
+    assert bench.ssim(flat, flat) == pytest.approx(1.0) and bench.ssim(flat, kodak_rgb) < 0.3
+    # A brightness shift keeps the structure: SSIM stays high where PSNR drops.
+    brighter = np.clip(kodak_rgb.astype(np.int16) + 12, 0, 255).astype(np.uint8)
+    assert bench.ssim(kodak_rgb, brighter) > 0.95
+    with pytest.raises(ValueError):
+        bench.ssim(kodak_rgb, kodak_rgb[1:])
+
+
+def test_ssim_is_wang_et_al_on_every_whole_window(kodak_rgb):
+    """The mean over the 11x11 windows inside the image, each weighted by a Gaussian of
+    σ 1.5, of the SSIM formula - Wang et al.'s reference (MATLAB ``ssim_index``), here by brute force."""
+    from wmark.attacks.pixels import luma
+
+    a = np.ascontiguousarray(kodak_rgb[40:64, 60:90])
+    b = np.clip(a + np.random.default_rng(1).normal(0, 8, a.shape), 0, 255).astype(np.uint8)
+    x, y = luma(a).astype(np.float64), luma(b).astype(np.float64)
+    g = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5 ** 2))
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    values = []
+    for i in range(x.shape[0] - 10):
+        for j in range(x.shape[1] - 10):
+            p, q = x[i:i + 11, j:j + 11], y[i:i + 11, j:j + 11]
+            mp, mq = (w * p).sum(), (w * q).sum()
+            vp, vq, cov = (w * p * p).sum() - mp ** 2, (w * q * q).sum() - mq ** 2, (w * p * q).sum() - mp * mq
+            values.append((2 * mp * mq + c1) * (2 * cov + c2) / ((mp ** 2 + mq ** 2 + c1) * (vp + vq + c2)))
+    assert bench.ssim(a, b) == pytest.approx(np.mean(values), abs=1e-4)
+
+
 def test_prepare_crops_the_centre_square():
     rgb = np.zeros((100, 300, 3), np.uint8)
     rgb[:, 100:200] = 255  # the centre square is white, the sides black
@@ -78,7 +123,9 @@ def test_report_holds_every_column_and_number(report):
     for image in system.images:
         assert (image["width"], image["height"]) == (SIZE, SIZE)
         assert math.isfinite(image["psnr"]) and image["psnr"] > 10  # the tiny test model is loud
+        assert 0 < image["ssim"] < 1
         assert image["embed_s"] > 0 and image["extract_s"] > 0
+        assert image["megapixels"] == image["extract_megapixels"] == SIZE * SIZE / 1e6  # none, jpeg50: same size
         assert isinstance(image["clean_found"], bool) and isinstance(image["clean_verified"], bool)
         assert set(image["attacks"]) == {"none", "jpeg50"}
         for row in image["attacks"].values():
@@ -95,6 +142,12 @@ def test_report_holds_every_column_and_number(report):
     assert summary["mean"]["accuracy"] == pytest.approx(
         (summary["attacks"]["none"]["accuracy"] + summary["attacks"]["jpeg50"]["accuracy"]) / 2)
     assert summary["psnr_min"] <= summary["psnr_mean"]
+    ssims = [image["ssim"] for image in system.images]
+    assert summary["ssim_mean"] == pytest.approx(np.mean(ssims)) and summary["ssim_min"] == min(ssims)
+    for key in TIMINGS:
+        seconds = [image[key] for image in system.images]
+        assert summary[key] == pytest.approx(np.mean(seconds))
+        assert summary[f"{key}_per_mp"] == pytest.approx(sum(seconds) / (3 * SIZE * SIZE / 1e6))
 
 
 def test_report_formats_agree(report, tmp_path):
@@ -111,10 +164,37 @@ def test_report_formats_agree(report, tmp_path):
     accuracy = f"{100 * summary['attacks']['jpeg50']['accuracy']:.1f}"
     assert "| `jpeg50` | " + accuracy + " |" in markdown
     assert "**mean**" in markdown and "**worst**" in markdown and "PSNR mean" in markdown
+    assert f"| {summary['ssim_mean']:.4f} | {summary['ssim_min']:.4f} |" in markdown
+    assert f"| {summary['embed_s_per_mp']:.3f} |" in markdown and "extract (s/MP)" in markdown
+    assert float(rows[2]["ssim_min"]) == pytest.approx(summary["ssim_min"], abs=1e-4)
     written = report.save(tmp_path / "out")
-    assert sorted(p.name for p in written) == ["report.csv", "report.json", "report.md"]
+    assert sorted(p.name for p in written) == REPORT_FILES
     assert (tmp_path / "out" / "report.md").read_text() == markdown
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed")
+def test_robustness_chart(report, tmp_path):
+    from PIL import Image
+
+    png = report.chart()
+    assert png == report.chart()  # the same numbers draw the same picture
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG" and image.width == 800 and 150 < image.height < 800
+        pixels = np.asarray(image.convert("RGB"))
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 10  # bars, text, lines: not a blank canvas
+    report.save(tmp_path)
+    assert (tmp_path / "robustness.png").read_bytes() == png
+
+
+def test_without_matplotlib_the_chart_is_skipped_with_a_note(report, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    notes: list[str] = []
+    written = report.save(tmp_path, note=notes.append)
+    assert sorted(p.name for p in written) == ["report.csv", "report.json", "report.md"]
+    assert len(notes) == 1 and "robustness.png" in notes[0] and "matplotlib" in notes[0]
 
 
 def test_same_seed_same_numbers(report, kodak_paths, tiny_model):
@@ -125,6 +205,56 @@ def test_same_seed_same_numbers(report, kodak_paths, tiny_model):
     for attack in ("none", "jpeg50"):
         assert second["attacks"][attack]["accuracy"] == first["attacks"][attack]["accuracy"]
         assert "recovered" not in second["attacks"][attack]  # bits only
+
+
+def _numbers(report) -> list[dict]:
+    """Every per-photo record without the timings (which differ from run to run)."""
+    return [{key: value for key, value in image.items() if key not in TIMINGS}
+            for system in report.systems for image in system.images]
+
+
+def _counting_embeds(monkeypatch) -> list[int]:
+    from wmark import api
+
+    calls: list[int] = []
+    real_embed = api.embed
+    monkeypatch.setattr(api, "embed", lambda *args, **kwargs: calls.append(1) or real_embed(*args, **kwargs))
+    return calls
+
+
+def test_a_journal_makes_the_run_resumable(kodak_paths, tiny_model, tmp_path, monkeypatch):
+    journal, notes = tmp_path / "images.jsonl", []
+    kwargs = dict(attacks=ATTACKS, model=tiny_model, size=SIZE, device="cpu", message_mode="bits", seed=3)
+    first = bench.run_benchmark(kodak_paths[:2], journal=journal, log=notes.append, **kwargs)
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["settings"]["seed"] == 3 and notes == []
+    assert [json.loads(line)["path"] for line in lines[1:]] == [str(path) for path in kodak_paths[:2]]
+    calls = _counting_embeds(monkeypatch)
+    second = bench.run_benchmark(kodak_paths, journal=journal, log=notes.append, **kwargs)
+    assert len(calls) == 1  # only the third photo is measured
+    assert second.settings["resumed"] == 2 and second.settings["images"] == 3
+    assert "2 photo(s) already measured" in notes[0]
+    assert "2 of them from an earlier run" in second.to_markdown()
+    fresh = bench.run_benchmark(kodak_paths, **kwargs)
+    assert _numbers(second) == _numbers(fresh) and _numbers(first) == _numbers(fresh)[:2]
+    assert fresh.settings["resumed"] == 0 and len(journal.read_text().splitlines()) == 4
+
+
+def test_a_journal_of_other_settings_or_a_torn_line(kodak_paths, tiny_model, tmp_path, monkeypatch):
+    journal, notes = tmp_path / "images.jsonl", []
+    kwargs = dict(model=tiny_model, size=SIZE, device="cpu", message_mode="bits", journal=journal, log=notes.append)
+    bench.run_benchmark(kodak_paths[:2], attacks="none", **kwargs)
+    with journal.open("a") as out:
+        out.write('{"index": 2, "pa')  # a write cut short by Ctrl-C
+    calls = _counting_embeds(monkeypatch)
+    again = bench.run_benchmark(kodak_paths, attacks="none", **kwargs)
+    assert len(calls) == 1 and again.settings["resumed"] == 2
+    assert len(journal.read_text().splitlines()) == 4  # the torn line dropped, the third photo added
+    other = bench.run_benchmark(kodak_paths[:1], attacks="jpeg50", **kwargs)  # other columns: all again
+    assert len(calls) == 2 and other.settings["resumed"] == 0 and "other settings" in notes[-1]
+    assert len(journal.read_text().splitlines()) == 2
+    reseeded = bench.run_benchmark(kodak_paths[:1], attacks="jpeg50", seed=1, **kwargs)
+    assert len(calls) == 3 and reseeded.settings["resumed"] == 0
 
 
 def test_accuracy_is_measured_on_the_alignment_extract_would_pick(monkeypatch, kodak_paths, tiny_model):
@@ -141,6 +271,8 @@ def test_accuracy_is_measured_on_the_alignment_extract_would_pick(monkeypatch, k
         return result
 
     def decode_probabilities(image, **kwargs):
+        if "bits" not in state:  # embed's own look for an earlier mark, before anything was embedded
+            return np.full((15, tiny_model.cfg.bits), 0.5), "tiny"
         bits = state["bits"]
         rows = np.full((15, bits.size), 0.5)
         rows[0] = np.where(np.arange(bits.size) % 2, 0.55, 0.45)
@@ -209,12 +341,22 @@ def test_cli_writes_the_report(tiny_zoo, photos, tmp_path):
                     "--out", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "| `jpeg50` |" in result.stdout and "wmark encoder (64 bits)" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["report.csv", "report.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*REPORT_FILES, "images.jsonl"])
     data = json.loads((out / "report.json").read_text())
     assert data["settings"]["images"] == 3 and data["settings"]["model"] == "tiny"
     assert data["settings"]["command"].startswith("wmark bench ") and "--attacks none,jpeg50" in \
         data["settings"]["command"]
     assert (out / "report.md").read_text().rstrip("\n") == result.stdout.rstrip("\n")
+    # Again: every photo comes from images.jsonl, the same numbers; --fresh measures them again.
+    again = invoke("bench", photos, "--attacks", ATTACKS, "--size", SIZE, "--messages", "bits",
+                   "--out", out, "--device", "cpu", "--json")
+    assert again.exit_code == 0 and "3 photo(s) already measured" in again.stderr
+    redone = json.loads(again.stdout)
+    assert redone["settings"]["resumed"] == 3
+    assert redone["summary"][0]["attacks"] == data["summary"][0]["attacks"]
+    fresh = invoke("bench", photos, "--attacks", ATTACKS, "--size", SIZE, "--messages", "bits",
+                   "--out", out, "--device", "cpu", "--json", "--fresh")
+    assert fresh.exit_code == 0 and json.loads(fresh.stdout)["settings"]["resumed"] == 0
 
 
 def test_cli_json_and_limit(tiny_zoo, photos):
@@ -223,6 +365,20 @@ def test_cli_json_and_limit(tiny_zoo, photos):
     data = json.loads(result.stdout)
     assert data["settings"]["images"] == 1 and list(data["settings"]["attacks"]) == ["rot2"]
     assert 0 <= data["summary"][0]["attacks"]["rot2"]["accuracy"] <= 1
+
+
+def test_cli_social_and_screenshot_columns(tiny_zoo, photos):
+    result = invoke("bench", photos, "--attacks", "flip", "--preset", "screenshot", "--size", SIZE,
+                    "--max-images", 1, "--messages", "bits", "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert list(data["settings"]["attacks"]) == ["flip", *GROUPS["screenshot"]]
+    assert "--attacks flip,screenshot" in data["settings"]["command"] and data["settings"]["images"] == 1
+    (image,) = data["images"]["wmark encoder"]
+    assert image["extract_megapixels"] > image["megapixels"]  # social+screenshot reads a 1080 px photo
+    for column in data["settings"]["attacks"]:
+        assert 0 <= data["summary"][0]["attacks"][column]["accuracy"] <= 1
+    assert invoke("bench", photos, "--preset", "instagram").exit_code == EXIT_USAGE
 
 
 def test_cli_errors(tiny_zoo, photos, tmp_path):

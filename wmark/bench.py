@@ -1,4 +1,5 @@
-"""``wmark bench``: how well the mark survives the reference attacks, on a folder of photos.
+"""``wmark bench``: how well the mark survives attacks (the reference columns, social media,
+screenshots, any chain), on a folder of photos.
 
 Every photo is centre-cropped to a square and resized to ``size`` x ``size`` (512 for the
 reference table of DESIGN.md; ``size=None`` keeps it as it is), then for each system:
@@ -16,9 +17,16 @@ reference table of DESIGN.md; ``size=None`` keeps it as it is), then for each sy
   :func:`wmark.api.extract` as it is: ``recovered`` when the exact message comes back,
   ``accuracy_message`` the bit accuracy on the row extract chose (row 0 first, then the
   grid by confidence, the first that decodes; row 0 when none does);
-* PSNR of the marked photos, embed and extract seconds per photo, and the clean photos
-  read too (``clean_found``: a clean photo that decodes; ``clean_verified``: one that
-  verifies as carrying the photo's bits) - false positives, which must stay at 0.
+* PSNR and SSIM (:func:`ssim`) of the marked photos, embed and extract seconds per
+  photo (and the megapixels embedded and read, for the time per megapixel), and the
+  clean photos read too (``clean_found``: a clean photo that decodes;
+  ``clean_verified``: one that verifies as carrying the photo's bits) - false
+  positives, which must stay at 0.
+
+Deterministic for a seed: the bits of photo ``i`` and its attacks' randomness depend on
+``(seed, i)`` only. With a ``journal`` (``REPORT_DIR/images.jsonl`` for ``wmark bench
+--out``) each photo's records are appended as it finishes, and a later run with the
+same settings takes the photos already there instead of measuring them again.
 
 Peers (``peers=True``, the ``bench`` extra): invisible-watermark's ``dwtDct``,
 ``dwtDctSvd`` and ``rivaGan`` (32 bits, all it takes; needs onnxruntime) and
@@ -29,28 +37,28 @@ multiprocessing's start method to ``fork`` for the whole process.
 
 from __future__ import annotations
 
-import csv
-import io
+import hashlib
+import inspect
 import json
-import math
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError, OutputError, UsageError, WmarkError
+from .bench_report import METRICS, BenchReport, Journal, SystemResult, _mean
+from .errors import InputError, UsageError, WmarkError
 
 DEFAULT_SIZE = 512
 MESSAGE_MODES = ("both", "bits", "text")
 PEERS = ("dwtDct", "dwtDctSvd", "rivaGan", "blind-watermark")
-METRICS = ("accuracy", "accuracy_no_search", "accuracy_best", "verified", "recovered", "accuracy_message")
+JOURNAL = "images.jsonl"
+__all__ = ["BenchReport", "METRICS", "PEERS", "SystemResult", "load_peers", "parse_attacks", "prepare",
+           "run_benchmark", "ssim"]
 
 
 def parse_attacks(spec: str | Iterable[str] | None = None) -> dict[str, list[tuple[str, Any]]]:
@@ -77,6 +85,32 @@ def parse_attacks(spec: str | Iterable[str] | None = None) -> dict[str, list[tup
     return columns
 
 
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM (Wang et al. 2004) of the luma of two H×W×3 uint8 images of one shape:
+    Gaussian window of σ 1.5 (11 taps), K1 0.01, K2 0.03, the 5 px border left out of the mean."""
+    import cv2
+
+    from .attacks.pixels import luma
+
+    if a.shape != b.shape:
+        raise ValueError(f"ssim needs images of one shape, got {a.shape} and {b.shape}")
+    x, y = luma(a).astype(np.float64), luma(b).astype(np.float64)
+
+    def blur(z: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(z, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    index = (2 * mx * my + c1) * (2 * cov + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    pad = 5 if min(index.shape) > 10 else 0
+    return float(index[pad:index.shape[0] - pad, pad:index.shape[1] - pad].mean())
+
+
+def _megapixels(rgb: np.ndarray) -> float:
+    return rgb.shape[0] * rgb.shape[1] / 1e6
+
+
 def prepare(rgb: np.ndarray, size: int | None) -> np.ndarray:
     """The centre square of ``rgb`` resized to ``size`` x ``size`` (``rgb`` when None).
 
@@ -99,159 +133,17 @@ def prepare(rgb: np.ndarray, size: int | None) -> np.ndarray:
     return cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
 
 
-def _table(heads: list[str], attacks: list[str], cells: list[Any]) -> list[str]:
-    """Markdown rows: one per attack, then the mean and the worst column; ``cells`` holds
-    (summary, metrics) per column, the first metric present is shown, in %."""
-    def value(row: dict[str, Any], metrics: Sequence[str]) -> float | None:
-        return next((row[m] for m in metrics if row.get(m) is not None), None)
-
-    pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
-    lines = ["| attack | " + " | ".join(heads) + " |", "| --- |" + " ---: |" * len(heads)]
-    for attack in attacks:
-        lines.append(f"| `{attack}` | " + " | ".join(pct(value(x["attacks"][attack], m)) for x, m in cells) + " |")
-    worst = [min((v for a in attacks if (v := value(x["attacks"][a], m)) is not None), default=None)
-             for x, m in cells]
-    lines.append("| **mean** | " + " | ".join(pct(value(x["mean"], m)) for x, m in cells) + " |")
-    return lines + ["| **worst** | " + " | ".join(map(pct, worst)) + " |"]
-
-
-def _mean(values: Iterable[Any]) -> float | None:
-    kept = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return sum(kept) / len(kept) if kept else None
-
-
-@dataclass
-class SystemResult:
-    """One watermarking system (``wmark encoder``, a peer) and its per-photo records."""
-
-    name: str
-    bits: int
-    peer: bool = False
-    images: list[dict[str, Any]] = field(default_factory=list)
-
-    def column(self, attack: str, metric: str) -> float | None:
-        """Mean of ``metric`` over the photos for ``attack`` (None when not measured)."""
-        return _mean(image["attacks"].get(attack, {}).get(metric) for image in self.images)
-
-    def summary(self, attacks: Sequence[str]) -> dict[str, Any]:
-        table = {a: {m: self.column(a, m) for m in METRICS} for a in attacks}
-        table = {a: {m: v for m, v in row.items() if v is not None} for a, row in table.items()}
-        means = {m: _mean(row.get(m) for row in table.values()) for m in METRICS}
-        psnrs = [image["psnr"] for image in self.images if image.get("psnr") is not None]
-        return {
-            "name": self.name, "bits": self.bits, "peer": self.peer, "images": len(self.images),
-            "psnr_mean": _mean(psnrs), "psnr_min": min(psnrs) if psnrs else None,
-            "embed_s": _mean(image.get("embed_s") for image in self.images),
-            "extract_s": _mean(image.get("extract_s") for image in self.images),
-            "clean_found": sum(bool(image.get("clean_found")) for image in self.images),
-            "clean_verified": sum(bool(image.get("clean_verified")) for image in self.images),
-            "attacks": table, "mean": {m: v for m, v in means.items() if v is not None},
-        }
-
-
-@dataclass
-class BenchReport:
-    """Settings, the systems measured, and their per-photo numbers; JSON, CSV and Markdown."""
-
-    settings: dict[str, Any]
-    systems: list[SystemResult]
-    skipped: list[dict[str, str]] = field(default_factory=list)  # photos or peers that could not run
-
-    @property
-    def attacks(self) -> list[str]:
-        return list(self.settings["attacks"])
-
-    def summary(self) -> list[dict[str, Any]]:
-        return [system.summary(self.attacks) for system in self.systems]
-
-    def to_json(self) -> str:
-        data = {"settings": self.settings, "summary": self.summary(), "skipped": self.skipped,
-                "images": {s.name: s.images for s in self.systems}}
-        return json.dumps(data, indent=1, ensure_ascii=False, default=str)
-
-    def to_csv(self) -> str:
-        """One row per system and column (and a ``mean`` row per system); fractions in [0, 1]."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["system", "bits", "attack", "images", *METRICS, "psnr_mean", "psnr_min"])
-        for summary in self.summary():
-            rows = [*summary["attacks"].items(), ("mean", summary["mean"])]
-            for attack, row in rows:
-                writer.writerow([summary["name"], summary["bits"], attack, summary["images"],
-                                 *("" if row.get(m) is None else f"{row[m]:.6f}" for m in METRICS),
-                                 *("" if summary[k] is None else f"{summary[k]:.3f}" for k in ("psnr_mean",
-                                                                                               "psnr_min"))])
-        return out.getvalue()
-
-    def to_markdown(self) -> str:
-        """The tables of the report: bit accuracy per attack per system, wmark's message
-        recovery and search figures, PSNR, time and false positives."""
-        s, summaries = self.settings, self.summary()
-        ours = [x for x in summaries if not x["peer"]]
-        size = f"{s['size']}x{s['size']}" if s["size"] else "native size"
-        photos = f"{s['images']} photo" + ("s" if s["images"] != 1 else "")
-        lines = [f"`{s['command']}`: {photos}, {size}, model `{s['model']}`, seed {s['seed']}, "
-                 f"{s['date'][:10]}, {s['device']}.", "",
-                 "Bit accuracy (%) of random raw bits, read on the most confident alignment (of the photo as it "
-                 "is and the sync grid: what a reader without the bits can pick; peers read the photo as it is):"
-                 if s["message_mode"] != "text" else
-                 "Bit accuracy (%) of the message's bits on the alignment extract chose:", ""]
-        lines += _table([f"{x['name']} ({x['bits']} bits)" for x in summaries], self.attacks,
-                        [[x, ("accuracy", "accuracy_message")] for x in summaries])
-        if ours:
-            lines += ["", "wmark (%): `message` = exact Reed-Solomon message recovery, `verify` = raw bits verified "
-                      "at FPR 1e-6, bit accuracy on `extract's row` (the message's bits, on the alignment extract "
-                      "chose), with `no search` (the photo as it is) and on the `best row` (an upper bound: "
-                      "choosing it needs the bits):", ""]
-            heads = {"recovered": "message", "verified": "verify", "accuracy_message": "extract's row",
-                     "accuracy_no_search": "no search", "accuracy_best": "best row"}
-            lines += _table([f"{x['name']}: {h}" for x in ours for h in heads.values()], self.attacks,
-                            [[x, (m,)] for x in ours for m in heads])
-        num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
-        lines += ["", "| system | bits | PSNR mean (dB) | PSNR min (dB) | embed (s/photo) | extract (s/photo) | "
-                  "clean photos decoded / verified |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for x in summaries:
-            clean = "-" if x["peer"] else f"{x['clean_found']} / {x['clean_verified']}"
-            lines.append(f"| {x['name']} | {x['bits']} | {num(x['psnr_mean'], '.2f')} | {num(x['psnr_min'], '.2f')}"
-                         f" | {num(x['embed_s'], '.3f')} | {num(x['extract_s'], '.3f')} | {clean} |")
-        lines += [""] + [f"Skipped {item['kind']} {item['name']}: {item['reason']}" for item in self.skipped]
-        if any(v is None for x in summaries for a in self.attacks for v in [x["attacks"][a].get("accuracy")]
-               if x["peer"]):
-            lines.append("`-`: the tool could not read the attacked photos (see report.json).")
-        return "\n".join(lines).rstrip("\n") + "\n"
-
-    def save(self, folder: str | os.PathLike[str]) -> list[Path]:
-        """Write report.json, report.csv and report.md into ``folder`` (created), each atomically."""
-        folder = Path(folder)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            written = []
-            for name, text in (("report.json", self.to_json()), ("report.csv", self.to_csv()),
-                               ("report.md", self.to_markdown())):
-                handle, temp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
-                try:
-                    with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-                        out.write(text)
-                    os.chmod(temp, 0o644)
-                    os.replace(temp, folder / name)
-                except BaseException:
-                    Path(temp).unlink(missing_ok=True)
-                    raise
-                written.append(folder / name)
-        except OSError as error:
-            raise OutputError(f"cannot write the report into {folder}: {error.strerror or error}") from None
-        return written
-
-
 # --------------------------------------------------------------------------- systems
 
 
 class _Wmark:
     def __init__(self, net: Any, method: str, device: str, mode: str, text: str | None, strength: float):
-        from . import payload
+        from . import api, payload
 
         self.net, self.method, self.device, self.mode, self.strength = net, method, device, mode, strength
         self.name, self.bits, self.text, self.room = f"wmark {method}", net.cfg.bits, text, 0
+        # The bench reads every mark itself: no self-check of embed's output (where embed has one).
+        self.options = {"check": False} if "check" in inspect.signature(api.embed).parameters else {}
         if mode != "bits":  # PayloadError (exit 2) now when the model or the text cannot carry a message
             self.room = payload.capacity(self.bits).max_bytes
             if text is not None:
@@ -263,12 +155,12 @@ class _Wmark:
         from .payload import Message
 
         rec: dict[str, Any] = {"attacks": {name: {} for name in columns}}
-        embed_s, extract_s = [], []
+        embed_s, extract_s, extract_mp = [], [], []
 
         def embed(message: Any) -> Any:
             start = time.perf_counter()
             result = api.embed(rgb, message, model=self.net, method=self.method, strength=self.strength,
-                               device=self.device)
+                               device=self.device, **self.options)
             embed_s.append(time.perf_counter() - start)
             return result
 
@@ -276,11 +168,12 @@ class _Wmark:
             start = time.perf_counter()
             out = function(image, model=self.net, device=self.device)
             extract_s.append(time.perf_counter() - start)
+            extract_mp.append(_megapixels(image))
             return out
 
         if self.mode in ("both", "bits"):
             marked = embed(Message.from_bits(raw))
-            rec["psnr"] = marked.psnr
+            rec["psnr"], rec["ssim"] = marked.psnr, ssim(rgb, marked.image)
             for name, chain in columns.items():
                 rows, _ = timed(api.decode_probabilities, apply_chain(marked.image, chain, seed=seed))
                 correct = np.mean((rows > 0.5) == raw.astype(bool), axis=1)
@@ -295,6 +188,7 @@ class _Wmark:
             marked = embed(message)
             rec["psnr_message"] = marked.psnr
             rec.setdefault("psnr", marked.psnr)
+            rec.setdefault("ssim", ssim(rgb, marked.image))
             for name, chain in columns.items():
                 found = timed(api.extract, apply_chain(marked.image, chain, seed=seed))
                 rec["attacks"][name].update(
@@ -302,6 +196,7 @@ class _Wmark:
                     accuracy_message=float(np.mean((found.probabilities > 0.5) == marked.bits.astype(bool))))
             rec["clean_found"] = bool(timed(api.extract, rgb).found)
         rec["embed_s"], rec["extract_s"] = _mean(embed_s), _mean(extract_s)
+        rec["megapixels"], rec["extract_megapixels"] = _megapixels(rgb), _mean(extract_mp)
         return rec
 
     @staticmethod
@@ -355,10 +250,12 @@ class _Peer:
         bits = raw[: self.bits] if self.bits <= raw.size else np.resize(raw, self.bits)
         start = time.perf_counter()
         marked = self.embed(np.ascontiguousarray(rgb[:, :, ::-1]), bits)[:, :, ::-1]
-        rec: dict[str, Any] = {"attacks": {}, "psnr": psnr(rgb, marked), "embed_s": time.perf_counter() - start}
-        extract_s = []
+        rec: dict[str, Any] = {"attacks": {}, "psnr": psnr(rgb, marked), "ssim": ssim(rgb, marked),
+                               "embed_s": time.perf_counter() - start, "megapixels": _megapixels(rgb)}
+        extract_s, extract_mp = [], []
         for name, chain in columns.items():
             attacked = apply_chain(np.ascontiguousarray(marked), chain, seed=seed)
+            extract_mp.append(_megapixels(attacked))
             start = time.perf_counter()
             try:
                 found = self.extract(np.ascontiguousarray(attacked[:, :, ::-1]))
@@ -366,7 +263,7 @@ class _Peer:
             except Exception as error:  # a peer that cannot read an attacked photo (too small, ...)
                 rec["attacks"][name] = {"accuracy": None, "error": f"{type(error).__name__}: {error}"}
             extract_s.append(time.perf_counter() - start)
-        rec["extract_s"] = _mean(extract_s)
+        rec["extract_s"], rec["extract_megapixels"] = _mean(extract_s), _mean(extract_mp)
         return rec
 
 
@@ -396,19 +293,36 @@ def load_peers(bits: int, names: Sequence[str] = PEERS) -> tuple[list[_Peer], li
 # --------------------------------------------------------------------------- the run
 
 
+def _fingerprint(net: Any, model: Any) -> str:
+    """The packaged model's sha256, or a hash of a custom model's weights."""
+    from . import zoo
+
+    if isinstance(model, str):
+        return zoo.get_entry(model).sha256
+    digest = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Iterable[str] | None = None,
                   method: str | Sequence[str] = "encoder", model: Any = "default", strength: float = 1.0,
                   size: int | None = DEFAULT_SIZE,
                   seed: int = 0, message_mode: str = "both", text: str | None = None,
                   peers: bool | Sequence[str] = False, device: str = "auto",
                   progress: Callable[[int, int, str], None] | None = None,
-                  on_error: Callable[[Path, Exception], None] | None = None, command: str = "") -> BenchReport:
+                  on_error: Callable[[Path, Exception], None] | None = None, command: str = "",
+                  journal: str | os.PathLike[str] | None = None,
+                  log: Callable[[str], None] | None = None) -> BenchReport:
     """Embed, attack and extract on every photo of ``paths``; see the module docstring.
 
     ``model``: a packaged model's name or a :class:`WatermarkModel`. ``method``:
     ``encoder``, ``ismark`` or both (a list). ``progress(done, total, label)`` is called
     after each photo and system. A photo that cannot be read goes to ``on_error`` (and
-    is skipped) when given, else its InputError is raised.
+    is skipped) when given, else its InputError is raised. ``journal``: a JSON-lines
+    file the per-photo records go to as they finish, and are taken from on a re-run
+    with the same settings (``log`` hears which).
     """
     from . import __version__, zoo
     from .imageio import read_image
@@ -438,34 +352,53 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
 
     packages = {"blind-watermark" if x.name == "blind-watermark" else "invisible-watermark" for x in found_peers}
     peer_versions = {package: version(package) for package in sorted(packages)}
-    for index, path in enumerate(map(Path, paths)):
-        raw = np.random.default_rng([seed, index]).integers(0, 2, net.cfg.bits, dtype=np.uint8)
-        records = []
-        try:
-            rgb = prepare(read_image(path).rgb, size)
-            for system in systems:
-                records.append(_run_one(system, rgb, raw, columns, seed * 1_000_003 + index))
-                if progress is not None:
-                    progress(done + len(records), total, f"{path.name}: {system.name}")
-        except WmarkError as error:  # unreadable, or too small for wmark after an attack
-            if on_error is None:
-                raise
-            on_error(path, error)
-            skipped.append({"kind": "photo", "name": os.fspath(path), "reason": str(error)})
-            if progress is not None:
-                progress(done + len(systems), total, f"{path.name}: skipped")
-        else:
-            images += 1
-            for result, record in zip(results, records):
-                result.images.append({"path": os.fspath(path), "width": rgb.shape[1], "height": rgb.shape[0],
-                                      **record})
-        done += len(systems)
+    same = {"attacks": columns, "methods": methods, "model": model_name, "weights": _fingerprint(net, model),
+            "strength": strength, "size": size, "seed": seed, "message_mode": message_mode, "text": text,
+            "systems": [system.name for system in systems], "device": device, "wmark": __version__}
+    book = Journal(journal, json.loads(json.dumps(same, default=str)), log) if journal is not None else None
+    resumed = 0
+    try:
+        for index, path in enumerate(map(Path, paths)):
+            entry = book.get(index, os.fspath(path)) if book is not None else None
+            if entry is not None:
+                resumed += 1
+                shape, records = entry["shape"], [entry["records"][system.name] for system in systems]
+            else:
+                raw = np.random.default_rng([seed, index]).integers(0, 2, net.cfg.bits, dtype=np.uint8)
+                records = []
+                try:
+                    rgb = prepare(read_image(path).rgb, size)
+                    for system in systems:
+                        records.append(_run_one(system, rgb, raw, columns, seed * 1_000_003 + index))
+                        if progress is not None:
+                            progress(done + len(records), total, f"{path.name}: {system.name}")
+                except WmarkError as error:  # unreadable, or too small for wmark after an attack
+                    if on_error is None:
+                        raise
+                    on_error(path, error)
+                    skipped.append({"kind": "photo", "name": os.fspath(path), "reason": str(error)})
+                    records = []
+                shape = [rgb.shape[0], rgb.shape[1]] if records else None
+                if book is not None and records:
+                    book.add({"index": index, "path": os.fspath(path), "shape": shape,
+                              "records": {system.name: record for system, record in zip(systems, records)}})
+            if records:
+                images += 1
+                for result, record in zip(results, records):
+                    result.images.append({"path": os.fspath(path), "width": shape[1], "height": shape[0], **record})
+            done += len(systems)
+            if progress is not None and (entry is not None or not records):
+                progress(done, total, f"{path.name}: {'skipped' if not records else 'done earlier'}")
+    finally:
+        if book is not None:
+            book.close()
     import torch
 
     settings = {
         "command": command or "wmark.bench.run_benchmark", "attacks": columns, "methods": methods,
         "model": model_name, "strength": strength, "raw_bits": net.cfg.bits, "model_size": net.cfg.size,
         "size": size, "seed": seed, "message_mode": message_mode, "text": text, "images": images,
+        "resumed": resumed, "journal": os.fspath(journal) if journal is not None else None,
         "device": device, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"wmark": __version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version(), **peer_versions},
