@@ -396,14 +396,32 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray | LoadedImage, *, 
         image.putalpha(Image.fromarray(np.ascontiguousarray(alpha), "L"))
     options = _save_options(fmt, like, quality)
 
-    with _signals_held():  # Ctrl-C / SIGTERM wait until the temporary file is renamed or removed
+    try:
+        with atomic_file(path, force) as stream:
+            image.save(stream, format=fmt, **options)
+    except (ValueError, TypeError, struct.error) as error:  # e.g. too large for WebP/JPEG
+        raise OutputError(f"cannot write {path} as {fmt}: {error}") from None
+    return path
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike[str], force: bool = False) -> Iterator[BinaryIO]:
+    """A new file that takes the name ``path`` only when complete.
+
+    The block writes the yielded stream (a hidden temporary file beside ``path``); at its
+    end the file is synced and published (never over an existing ``path`` without
+    ``force``: OutputExistsError). Any failure removes it; Ctrl-C and SIGTERM wait until
+    it is published or removed. OSErrors become OutputError.
+    """
+    path = Path(path)
+    with _signals_held():
         try:
-            handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
+            handle, temporary = tempfile.mkstemp(prefix=hidden_prefix(path), suffix=".tmp", dir=path.parent)
         except OSError as error:
             raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
         try:
-            with os.fdopen(handle, "wb") as stream:
-                image.save(stream, format=fmt, **options)
+            with os.fdopen(handle, "w+b") as stream:
+                yield stream
                 stream.flush()
                 os.fsync(stream.fileno())
             os.chmod(temporary, 0o666 & ~_umask())
@@ -415,13 +433,10 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray | LoadedImage, *, 
                 pass
             if isinstance(error, OSError):
                 raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-            if isinstance(error, (ValueError, TypeError, struct.error)):  # e.g. too large for WebP/JPEG
-                raise OutputError(f"cannot write {path} as {fmt}: {error}") from None
             raise
-    return path
 
 
-def _temporary_prefix(path: Path) -> str:
+def hidden_prefix(path: Path) -> str:
     """``.NAME.`` for the temporary file beside ``path``, cut so that the whole temporary
     name stays under the usual 255-byte limit when ``NAME`` itself fits."""
     name = os.fsencode(path.name)

@@ -152,36 +152,18 @@ class ManifestSigner:
         (OutputExistsError). The signed file is complete and synced before it takes
         the name; nothing is left behind on failure.
         """
-        from .imageio import _publish, _signals_held, _temporary_prefix, _umask
+        from .imageio import atomic_file
 
         c2pa = _c2pa()
         source, destination = Path(source), Path(destination)
         mime = signable_mime(destination)
         builder = self._builder(binding, parent)
-        with _signals_held():
-            try:
-                handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(destination), suffix=".tmp",
-                                                     dir=destination.parent)
-            except OSError as error:
-                raise OutputError(f"cannot write {destination}: {error.strerror or error}") from None
-            try:
-                with open(source, "rb") as stream, os.fdopen(handle, "w+b") as signed:
-                    with self._lock:
-                        builder.sign(self._signer, mime, stream, signed)
-                    signed.flush()
-                    os.fsync(signed.fileno())
-                os.chmod(temporary, 0o666 & ~_umask())
-                _publish(temporary, destination, force)
-            except BaseException as error:
-                try:
-                    os.unlink(temporary)
-                except OSError:
-                    pass
-                if isinstance(error, c2pa.C2paError):
-                    raise OutputError(f"cannot sign {destination}: {_reason(error)}") from None
-                if isinstance(error, OSError):
-                    raise OutputError(f"cannot write {destination}: {error.strerror or error}") from None
-                raise
+        try:
+            with atomic_file(destination, force) as signed, open(source, "rb") as stream:
+                with self._lock:
+                    builder.sign(self._signer, mime, stream, signed)
+        except c2pa.C2paError as error:
+            raise OutputError(f"cannot sign {destination}: {_reason(error)}") from None
         return destination
 
     def _builder(self, binding: SoftBinding, parent: str | os.PathLike[str] | None) -> Any:
@@ -291,12 +273,12 @@ def write_signed(destination: str | os.PathLike[str], write: Callable[[Path], ob
     name, even when interrupted (a resumed batch would skip it). The hidden file keeps
     ``destination``'s extension, so that ``write`` picks the same format, and is removed.
     """
-    from .imageio import _temporary_prefix
+    from .imageio import hidden_prefix
 
     destination = Path(destination)
     signable_mime(destination)
     try:
-        handle, staged = tempfile.mkstemp(prefix=_temporary_prefix(destination),
+        handle, staged = tempfile.mkstemp(prefix=hidden_prefix(destination),
                                           suffix=".unsigned" + destination.suffix, dir=destination.parent)
     except OSError as error:
         raise OutputError(f"cannot write {destination}: {error.strerror or error}") from None
