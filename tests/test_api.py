@@ -104,6 +104,16 @@ def test_realign_undoes_a_centre_crop():
     assert error < 0.02 and error < (zoomed - image)[..., centre, centre].abs().mean() / 3
     views = candidates(image)
     assert views.shape == (len(GRID), 3, 64, 64) and torch.equal(views[0], image[0])
+    mirror = GRID.index((1.0, 0.0, True))
+    assert torch.equal(views[mirror], image[0].flip(-1))
+
+
+def test_a_mirrored_mark_is_found(kodak_rgb, tiny_model):
+    marked = api.embed(kodak_rgb, "hi", model=tiny_model).image
+    mirrored = np.ascontiguousarray(marked[:, ::-1])
+    assert not api.extract(mirrored, model=tiny_model, search=False).found
+    result = api.extract(mirrored, model=tiny_model)
+    assert result.found and result.text == "hi"
 
 
 def test_ismark_stays_in_budget_and_lowers_the_loss(tiny_model):

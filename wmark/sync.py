@@ -1,7 +1,8 @@
-"""Synchronisation: undo a crop-and-zoom or a small rotation before decoding.
+"""Synchronisation: undo a crop-and-zoom, a small rotation or a mirror before decoding.
 
-A suspect photo may be a crop of the marked one (resized back or not) or slightly
-rotated: at the working size its content then appears zoomed and turned, and the
+A suspect photo may be a crop of the marked one (resized back or not), slightly
+rotated or mirrored (a flipped selfie, a re-post): at the working size its content
+then appears zoomed, turned or flipped, and the
 mark is out of register. Extraction tries a small grid of inverse geometries and
 keeps the one that decodes (an exhaustive synchronisation search, as classical
 template watermarks do); the model is trained to absorb what is left between grid
@@ -15,12 +16,14 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-# (zoom, angle): zoom of the suspect's content (a crop of 1/zoom of the side, resized
-# back) and its rotation in degrees. Zoom in 4 % steps (the model is trained to absorb
-# ±3 %), the rotations at three zooms; the photo as it is comes first.
-GRID: tuple[tuple[float, float], ...] = (
-    *((zoom, 0.0) for zoom in (1.0, 1.04, 1.08, 1.12, 1.16, 1.2, 1.25, 1.3, 1.35)),
-    *((zoom, angle) for zoom in (1.0, 1.12, 1.25) for angle in (-2.0, 2.0)),
+# (zoom, angle, mirrored): zoom of the suspect's content (a crop of 1/zoom of the side,
+# resized back), its rotation in degrees, and whether it is a left-right mirror. Zoom
+# in 4 % steps (the model is trained to absorb ±3 %), the rotations at three zooms, the
+# mirror as it is; the photo as it is comes first.
+GRID: tuple[tuple[float, float, bool], ...] = (
+    *((zoom, 0.0, False) for zoom in (1.0, 1.04, 1.08, 1.12, 1.16, 1.2, 1.25, 1.3, 1.35)),
+    *((zoom, angle, False) for zoom in (1.0, 1.12, 1.25) for angle in (-2.0, 2.0)),
+    (1.0, 0.0, True),
 )
 TRIALS = len(GRID)
 
@@ -46,5 +49,8 @@ def realign(image: torch.Tensor, zoom: float, angle: float) -> torch.Tensor:
 def candidates(image: torch.Tensor) -> torch.Tensor:
     """Every realignment of the grid for one image (1×3×S×S) -> TRIALS×3×S×S; the first
     is the image itself."""
-    views = [image if (zoom, angle) == (1.0, 0.0) else realign(image, zoom, angle) for zoom, angle in GRID]
+    views = []
+    for zoom, angle, mirrored in GRID:
+        view = image if (zoom, angle) == (1.0, 0.0) else realign(image, zoom, angle)
+        views.append(view.flip(-1) if mirrored else view)
     return torch.cat(views)
