@@ -13,7 +13,7 @@ import pytest
 import wmark
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "cv2", "numpy", "PIL", "kornia", "scipy")
+HEAVY = ("torch", "cv2", "numpy", "PIL", "kornia", "scipy", "ray")
 
 
 def _imported_after(statement: str) -> list[str]:
@@ -28,7 +28,15 @@ def test_import_wmark_is_light():
 
 def test_import_cli_does_not_import_torch_or_opencv():
     heavy = _imported_after("import wmark.cli")
-    assert "torch" not in heavy and "cv2" not in heavy and "kornia" not in heavy
+    assert "torch" not in heavy and "cv2" not in heavy and "kornia" not in heavy and "ray" not in heavy
+
+
+def test_help_of_the_ray_commands_does_not_import_ray():
+    """--ray is an option of embed/extract/verify: their help, and the --ray glue, load no Ray."""
+    for command in ("embed", "extract", "verify"):
+        statement = ("import wmark.cli.cluster; from typer.testing import CliRunner; from wmark.cli import app; "
+                     f"assert '--ray' in CliRunner().invoke(app, ['{command}', '--help']).output")
+        assert "ray" not in _imported_after(statement)
 
 
 def test_lazy_attributes():

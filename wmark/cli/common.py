@@ -51,13 +51,16 @@ class Settings:
     max_pixels: int | None = None  # --max-pixels N (0: no limit); None: WMARK_MAX_PIXELS or 100 MP
 
 
+_detached_settings: Settings | None = None  # a command's settings in a Ray actor, which has no context
+
+
 def settings() -> Settings:
     """The current run's :class:`Settings` (the defaults outside a command)."""
     ctx = get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     if root is not None and isinstance(root.obj, Settings):
         return root.obj
-    return Settings()
+    return _detached_settings or Settings()
 
 
 # --------------------------------------------------------------------------- output
@@ -208,6 +211,7 @@ def run_per_input(
     quiet: bool = False,
     label: str = "",
     jobs: int = 1,
+    ray: str | None = None,
 ) -> int:
     """Run ``work`` on every path; a failing input is reported and skipped.
 
@@ -217,8 +221,9 @@ def run_per_input(
     ``json_output`` also ``{"path", "error", "exit_code"}`` on stdout) and the loop goes
     on; a ModelError (no usable model: every input would fail alike) and Ctrl-C stop it.
     ``jobs`` > 1 runs ``work`` in that many threads (decoding, resizing, the network and
-    encoding release the GIL); results are still printed in input order. Returns 0 when
-    every input succeeded, else the highest status met.
+    encoding release the GIL); results are still printed in input order. ``ray`` (an
+    address, :data:`RayOption`) runs ``work`` in Ray actors instead, ``jobs`` > 1 of them
+    (:mod:`wmark.cli.cluster`). Returns 0 when every input succeeded, else the highest status met.
     """
 
     def attempt(path: Path) -> Outcome | BaseException:
@@ -229,7 +234,7 @@ def run_per_input(
         return outcome if isinstance(outcome, Outcome) else Outcome(dict(outcome))
 
     status = EXIT_OK
-    with progress_bar(len(paths), label, quiet=quiet) as advance, _executor(jobs) as executor:
+    with progress_bar(len(paths), label, quiet=quiet) as advance, _executor(jobs, ray) as executor:
         results = executor.map(attempt, paths) if executor is not None else map(attempt, paths)
         for path, outcome in zip(paths, results):
             if isinstance(outcome, BaseException):
@@ -251,8 +256,15 @@ def run_per_input(
 
 
 @contextmanager
-def _executor(jobs: int) -> Iterator[Any]:
-    """A thread pool for ``jobs`` > 1 (None otherwise); pending work is cancelled on Ctrl-C."""
+def _executor(jobs: int, ray: str | None = None) -> Iterator[Any]:
+    """A thread pool for ``jobs`` > 1, Ray actors with ``ray`` (None otherwise); pending
+    work is cancelled on Ctrl-C."""
+    if ray is not None:
+        from .cluster import RayExecutor
+
+        with RayExecutor(ray, jobs if jobs > 1 else None) as executor:
+            yield executor
+        return
     if jobs <= 1:
         yield None
         return
@@ -319,6 +331,10 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an existin
 RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, metavar="N",
                                          help="Photos processed at once (threads).")]
+RayOption = Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", show_default=False,
+                                                 help="Run on Ray: local (a new local instance), auto (the running "
+                                                      "cluster) or HOST:PORT; -j N: N actors. "
+                                                      "Needs pip install 'wmark\\[ray]'.")]
 QualityOption = Annotated[Optional[int], typer.Option("--quality", min=1, max=100, metavar="Q", show_default=False,
                                                       help="Quality of a JPEG/WebP output (default 95).")]
 ModelOption = Annotated[Optional[str], typer.Option("--model", metavar="NAME", show_default=False,

@@ -10,8 +10,8 @@ import typer
 
 from ..errors import OutputExistsError, UsageError
 from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, MessageSpec,
-                     ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RecursiveOption, check_output,
-                     expand_inputs, load_key, note, output_path_for, read_input, run_per_input)
+                     ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RayOption, RecursiveOption,
+                     check_output, expand_inputs, load_key, note, output_path_for, read_input, run_per_input)
 
 DeviceOption = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|mps",
                                            help="Where the model runs.")]
@@ -48,6 +48,7 @@ def embed(
              "needs wmark[c2pa]).")] = None,
     recursive: RecursiveOption = False,
     jobs: JobsOption = 1,
+    ray: RayOption = None,
     json_output: JsonOption = False,
     force: ForceOption = False,
 ) -> None:
@@ -111,7 +112,7 @@ def embed(
         return Outcome(record)
 
     status = run_per_input(paths, work, json_output=json_output, label="embed",
-                            jobs=jobs)
+                            jobs=jobs, ray=ray)
     if status:
         raise typer.Exit(status)
 

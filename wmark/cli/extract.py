@@ -11,7 +11,7 @@ import typer
 from .. import provenance
 from ..errors import EXIT_NOT_FOUND, EXIT_OK
 from .common import (BitsOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, ModelOption, MsgOption, Outcome,
-                     RecursiveOption, expand_inputs, load_key, message_spec, read_input, run_per_input)
+                     RayOption, RecursiveOption, expand_inputs, load_key, message_spec, read_input, run_per_input)
 from .embed import DeviceOption, to_message
 
 
@@ -23,6 +23,7 @@ def extract(
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
     jobs: JobsOption = 1,
+    ray: RayOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Read the message of photos: text when it is UTF-8, else hex.
@@ -48,7 +49,7 @@ def extract(
         return Outcome(record, text=text, exit_code=EXIT_OK if result.found else EXIT_NOT_FOUND)
 
     status = run_per_input(paths, work, json_output=json_output, label="extract",
-                            jobs=jobs)
+                            jobs=jobs, ray=ray)
     if status:
         raise typer.Exit(status)
 
@@ -65,6 +66,7 @@ def verify(
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
     jobs: JobsOption = 1,
+    ray: RayOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Does each photo carry this message? A p-value under "unmarked photo" and a decision at --fpr.
@@ -86,7 +88,7 @@ def verify(
         return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.match else EXIT_NOT_FOUND)
 
     status = run_per_input(paths, work, json_output=json_output, label="verify",
-                            jobs=jobs)
+                            jobs=jobs, ray=ray)
     if status:
         raise typer.Exit(status)
 
