@@ -115,4 +115,4 @@ def test_ray_without_the_extra_names_it(monkeypatch, kodak_path):
 def test_bad_address_is_a_usage_error(command, kodak_path):
     pytest.importorskip("ray")
     result = invoke(command[0], kodak_path, *command[1:], "--ray", "photos/")
-    assert result.exit_code == EXIT_USAGE and "--ray wants local, auto, HOST:PORT" in result.stderr
+    assert result.exit_code == EXIT_USAGE and "a Ray address is local, auto, HOST:PORT" in result.stderr

@@ -53,7 +53,7 @@ def check_address(address: str) -> str:
     """``local``, ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``; UsageError otherwise."""
     if address in ("local", "auto") or address.startswith("ray://") or address.rpartition(":")[2].isdigit():
         return address
-    raise UsageError(f"--ray wants local, auto, HOST:PORT or ray://HOST:PORT (got {address!r})")
+    raise UsageError(f"a Ray address is local, auto, HOST:PORT or ray://HOST:PORT (got {address!r})")
 
 
 @contextmanager
