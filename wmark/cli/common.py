@@ -336,7 +336,7 @@ RayOption = Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", sh
                                                       "cluster) or HOST:PORT; -j N: N actors. "
                                                       "Needs pip install 'wmark\\[ray]'.")]
 QualityOption = Annotated[Optional[int], typer.Option("--quality", min=1, max=100, metavar="Q", show_default=False,
-                                                      help="Quality of a JPEG/WebP output (default 95).")]
+                                                      help="Quality of a JPEG/WebP output (default: a JPEG input's own, else 95).")]
 ModelOption = Annotated[Optional[str], typer.Option("--model", metavar="NAME", show_default=False,
                                                     help="Packaged model (see `wmark models`).")]
 KeyOption = Annotated[Optional[Path], typer.Option("--key", metavar="FILE", show_default=False,

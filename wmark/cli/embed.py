@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import OutputExistsError, UsageError
+from ..errors import OutputExistsError, UsageError, WeakMarkError
 from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, MessageSpec,
                      ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RayOption, RecursiveOption,
                      check_output, expand_inputs, load_key, note, output_path_for, read_input, run_per_input)
@@ -46,6 +46,8 @@ def embed(
         "--c2pa-sign", metavar="CERT KEY", show_default=False,
         help="Also write a signed C2PA manifest recording the mark (PEM certificate chain, PEM key; "
              "needs wmark[c2pa]).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse (exit 6, nothing written) a mark that fails "
+                                         "the self-check, instead of warning.")] = False,
     recursive: RecursiveOption = False,
     jobs: JobsOption = 1,
     ray: RayOption = None,
@@ -54,9 +56,11 @@ def embed(
 ) -> None:
     """Hide a message in photos: [b]wmark embed photo.jpg --msg owner[/b] writes photo.wm.jpg.
 
-    The output keeps the input's format, EXIF/ICC and alpha; the input is never overwritten.
-    An existing output is skipped (so an interrupted run can be run again), --force replaces it.
-    The PSNR of every mark is reported (stderr, and in --json).
+    The output keeps the input's format, EXIF/ICC/XMP, alpha and JPEG quality; the input is
+    never overwritten. An existing output is skipped (so an interrupted run can be run
+    again). A photo that already carries a mark is refused (exit 6). --force replaces both.
+    Every mark is read back from the output and from a JPEG 75 copy of it; one that fails
+    is reported as not robust (--strict refuses it). PSNR is reported (stderr, --json).
     --c2pa-sign CERT KEY also signs a C2PA manifest into the output (JPEG, PNG, WebP, TIFF)
     whose soft-binding assertion records the mark.
     """
@@ -81,7 +85,7 @@ def embed(
 
     def work(path: Path) -> Outcome:
         from .. import api
-        from ..imageio import write_image
+        from ..imageio import output_format, output_quality, write_image
 
         destination = output_path_for(path, output, many=many)
         check_output(path, destination, force=True)  # never the input, a folder or an unknown format
@@ -92,8 +96,13 @@ def embed(
         if not force and os.path.lexists(destination):  # done by an earlier (interrupted) run
             return skipped(destination)
         image = read_input(path)
+        saved_at = output_quality(output_format(destination), image, quality) or 100
         result = api.embed(image.rgb, message, model=model or "default", strength=strength, device=device,
-                           method=method, key=secret)
+                           method=method, key=secret, force=force, check_jpeg=min(75, saved_at))
+        failed = [name for name, ok in result.survived.items() if not ok]
+        if failed and strict:
+            raise WeakMarkError(f"{path}: the mark does not read back after {', '.join(failed)}; nothing written "
+                                "(raise --strength, or use a larger, more textured photo)")
         try:
             if signer is None:
                 write_image(destination, result.image, like=image, quality=quality, force=force, inputs=[path])
@@ -104,9 +113,16 @@ def embed(
                              signer, binding, parent=path, force=force)
         except OutputExistsError:  # another run wrote it meanwhile
             return skipped(destination)
+        if result.replaced is not None:
+            note(f"{path}: replaced its earlier mark {result.replaced.display()!r}")
         note(f"{path} -> {destination} (PSNR {result.psnr:.1f} dB)")
+        if failed:
+            note(f"warning: {path}: the mark is not robust: it does not read back after {', '.join(failed)} "
+                 "(raise --strength, or use a larger, more textured photo)")
         record = {"output": os.fspath(destination), "psnr": round(result.psnr, 2), "model": result.model,
-                  "method": method, "strength": strength, "bits": "".join(map(str, result.bits.tolist()))}
+                  "method": method, "strength": strength, "bits": "".join(map(str, result.bits.tolist())),
+                  "robust": result.robust, "survived": result.survived,
+                  "replaced": None if result.replaced is None else result.replaced.display()}
         if signer is not None:
             record["c2pa"] = binding.to_dict()
         return Outcome(record)
