@@ -547,3 +547,33 @@ def test_50_megapixel_memory(models_dir, tmp_path):
           f"(a 256 px photo: {baseline:.0f} MB; the decoded photo: {decoded:.0f} MB)")
     assert extract_peak - baseline < 3 * decoded, (extract_peak, baseline)  # measured: 1.7 ×
     assert embed_peak - baseline < 10 * decoded, (embed_peak, baseline)  # measured: 6.2 × (float residual)
+
+
+def test_a_stuck_input_is_given_up_and_the_batch_goes_on(tmp_path, capsys):
+    """--timeout: one input that never returns is reported (exit 3) and the others finish."""
+    import threading
+
+    from wmark.cli.common import Outcome, run_per_input
+    from wmark.errors import EXIT_INPUT
+
+    release = threading.Event()
+    paths = [tmp_path / name for name in ("a.png", "stuck.png", "c.png")]
+
+    def work(path: Path) -> Outcome:
+        if path.name == "stuck.png":
+            release.wait(60)  # a decoder that hangs
+        return Outcome({"done": path.name})
+
+    started = time.monotonic()
+    try:
+        for jobs in (1, 2):
+            status = run_per_input(paths, work, json_output=True, quiet=True, jobs=jobs, timeout=0.3)
+            assert status == EXIT_INPUT
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r.get("done") for r in records] == ["a.png", None, "c.png"] * 2
+    assert records[1]["exit_code"] == EXIT_INPUT and "no result after 0.3 s" in records[1]["error"]
+    assert captured.err.count("no result after 0.3 s (--timeout); skipped") == 2

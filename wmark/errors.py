@@ -35,6 +35,10 @@ class InputError(WmarkError):
     exit_code = EXIT_INPUT
 
 
+class StuckError(InputError):
+    """Work on one input that gave no result within its time limit (``--timeout``)."""
+
+
 class OutputError(WmarkError):
     """An output that cannot be written, or would clobber a file."""
 

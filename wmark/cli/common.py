@@ -22,6 +22,7 @@ import json
 import os
 import re
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import EXIT_OK, ModelError, OutputError, UsageError, WmarkError, exit_code_for
+from ..errors import EXIT_OK, ModelError, OutputError, StuckError, UsageError, WmarkError, exit_code_for
 
 try:  # typer >= 0.16 vendors click
     from typer._click.globals import get_current_context
@@ -212,6 +213,7 @@ def run_per_input(
     label: str = "",
     jobs: int = 1,
     ray: str | None = None,
+    timeout: float | None = None,
 ) -> int:
     """Run ``work`` on every path; a failing input is reported and skipped.
 
@@ -223,7 +225,9 @@ def run_per_input(
     ``jobs`` > 1 runs ``work`` in that many threads (decoding, resizing, the network and
     encoding release the GIL); results are still printed in input order. ``ray`` (an
     address, :data:`RayOption`) runs ``work`` in Ray actors instead, ``jobs`` > 1 of them
-    (:mod:`wmark.cli.cluster`). Returns 0 when every input succeeded, else the highest status met.
+    (:mod:`wmark.cli.cluster`). ``timeout``: seconds one input may take before it is
+    reported (StuckError, exit 3) and the run goes on without it (:func:`_within`).
+    Returns 0 when every input succeeded, else the highest status met.
     """
 
     def attempt(path: Path) -> Outcome | BaseException:
@@ -232,6 +236,9 @@ def run_per_input(
         except Exception as error:  # one bad file must not stop the run
             return error
         return outcome if isinstance(outcome, Outcome) else Outcome(dict(outcome))
+
+    if timeout is not None:
+        attempt = _within(attempt, timeout)
 
     status = EXIT_OK
     with progress_bar(len(paths), label, quiet=quiet) as advance, _executor(jobs, ray) as executor:
@@ -253,6 +260,31 @@ def run_per_input(
                 status = max(status, outcome.exit_code)
             advance(path.name)
     return status
+
+
+def _within(attempt: Callable[[Path], Outcome | BaseException],
+            seconds: float) -> Callable[[Path], Outcome | BaseException]:
+    """``attempt`` run in a daemon thread of its own, given up (StuckError) after ``seconds``.
+
+    A thread cannot be killed: a stuck one is left running (it never holds up the exit)
+    and the batch goes on. Ctrl-C while waiting lets the running input finish first, so
+    its output is complete; a second Ctrl-C does not wait.
+    """
+
+    def bounded(path: Path) -> Outcome | BaseException:
+        box: list[Outcome | BaseException] = []
+        thread = threading.Thread(target=lambda: box.append(attempt(path)), daemon=True, name="wmark-input")
+        thread.start()
+        try:
+            thread.join(seconds)
+        except KeyboardInterrupt:
+            thread.join()
+            raise
+        if thread.is_alive():
+            return StuckError(f"no result after {seconds:g} s (--timeout); skipped")
+        return box[0] if box else RuntimeError("the work on this input stopped without a result")
+
+    return bounded
 
 
 @contextmanager
@@ -331,6 +363,8 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an existin
 RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, metavar="N",
                                          help="Photos processed at once (threads).")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", min=0.01, metavar="SECONDS",
+                                              help="Give up on a photo that takes longer; the others go on.")]
 RayOption = Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", show_default=False,
                                                  help="Run on Ray: local (a new local instance), auto (the running "
                                                       "cluster) or HOST:PORT; -j N: N actors. "

@@ -11,7 +11,8 @@ import typer
 from ..errors import OutputExistsError, UsageError, WeakMarkError
 from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, MessageSpec,
                      ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RayOption, RecursiveOption,
-                     check_output, expand_inputs, load_key, note, output_path_for, read_input, run_per_input)
+                     TimeoutOption, check_output, expand_inputs, load_key, note, output_path_for, read_input,
+                     run_per_input)
 
 DeviceOption = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|mps",
                                            help="Where the model runs.")]
@@ -50,6 +51,7 @@ def embed(
                                          "the self-check, instead of warning.")] = False,
     recursive: RecursiveOption = False,
     jobs: JobsOption = 1,
+    timeout: TimeoutOption = 900.0,
     ray: RayOption = None,
     json_output: JsonOption = False,
     force: ForceOption = False,
@@ -128,7 +130,7 @@ def embed(
         return Outcome(record)
 
     status = run_per_input(paths, work, json_output=json_output, label="embed",
-                            jobs=jobs, ray=ray)
+                            jobs=jobs, ray=ray, timeout=timeout)
     if status:
         raise typer.Exit(status)
 

@@ -10,8 +10,9 @@ import typer
 
 from .. import provenance
 from ..errors import EXIT_NOT_FOUND, EXIT_OK
-from .common import (BitsOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, ModelOption, MsgOption, Outcome,
-                     RayOption, RecursiveOption, expand_inputs, load_key, message_spec, read_input, run_per_input)
+from .common import (BitsOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, ModelOption, MsgOption,
+                     Outcome, RayOption, RecursiveOption, TimeoutOption, expand_inputs, load_key, message_spec,
+                     read_input, run_per_input)
 from .embed import DeviceOption, to_message
 
 
@@ -23,6 +24,7 @@ def extract(
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
     jobs: JobsOption = 1,
+    timeout: TimeoutOption = 900.0,
     ray: RayOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -49,7 +51,7 @@ def extract(
         return Outcome(record, text=text, exit_code=EXIT_OK if result.found else EXIT_NOT_FOUND)
 
     status = run_per_input(paths, work, json_output=json_output, label="extract",
-                            jobs=jobs, ray=ray)
+                            jobs=jobs, ray=ray, timeout=timeout)
     if status:
         raise typer.Exit(status)
 
@@ -66,6 +68,7 @@ def verify(
     device: DeviceOption = "auto",
     recursive: RecursiveOption = False,
     jobs: JobsOption = 1,
+    timeout: TimeoutOption = 900.0,
     ray: RayOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -88,7 +91,7 @@ def verify(
         return Outcome(result.to_dict(), text=text, exit_code=EXIT_OK if result.match else EXIT_NOT_FOUND)
 
     status = run_per_input(paths, work, json_output=json_output, label="verify",
-                            jobs=jobs, ray=ray)
+                            jobs=jobs, ray=ray, timeout=timeout)
     if status:
         raise typer.Exit(status)
 
