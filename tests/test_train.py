@@ -242,3 +242,18 @@ def test_the_train_command(photos, tmp_path):
     assert zoo.load_weights(tmp_path / "enh" / "model.pt").cfg == TINY.model
     bad = runner.invoke(app, ["train", "--preset", "nope", "--data", str(photos), "--out", str(run)])
     assert bad.exit_code == 2 and "unknown preset" in bad.output
+
+
+def test_enhancing_reads_a_mirrored_photo_at_its_alignment():
+    from types import SimpleNamespace
+
+    from wmark.enhance import _aligned
+
+    # A stand-in decoder that reads 16 bits from the top row: mirroring scrambles them.
+    model = SimpleNamespace(decoder=lambda x: x[:, 0, 0, :16] - 0.5)
+    image = (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    bits = (model.decoder(image) > 0).float()
+    mirrored = image.flip(-1)
+    assert ((model.decoder(mirrored) > 0).float() == bits).float().mean() < 0.9
+    torch.testing.assert_close(_aligned(model, mirrored, bits), image)
+    torch.testing.assert_close(_aligned(model, image, bits), image)  # already readable: unchanged

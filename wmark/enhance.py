@@ -7,7 +7,9 @@ share ``opt_share`` of the rounds and by the encoder alone (the mark ``wmark emb
 makes by default) in the others, so that the decoder reads both, then updates
 the decoder for ``sub_iterations`` steps, each on the batch after one real attack of
 the reference table (PIL/OpenCV, :mod:`wmark.attacks`, "none" included) picked at
-random, minimising MSE(M, σ(D(NO_j(I)))) (Eq. 10). As in :mod:`wmark.api`, the photos
+random, minimising MSE(M, σ(D(NO_j(I)))) (Eq. 10). A cropped, turned or mirrored photo
+is read, as ``extract`` reads it, at the alignment of the :mod:`wmark.sync` grid that
+decodes it (the best-matching one). As in :mod:`wmark.api`, the photos
 are ``photo_scale`` times the working size: the residual is upsampled to them, the
 attack hits the photo, and the decoder reads it shrunk back to the working size. The
 encoder is frozen, so marks already made stay readable. The paper runs K = 10,000 rounds of l = 80 steps with
@@ -73,6 +75,21 @@ def _to_tensor(images: list[np.ndarray], size: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(same)).permute(0, 3, 1, 2).float() / 255
 
 
+def _aligned(model: WatermarkModel, attacked: torch.Tensor, bits: torch.Tensor, good: float = 0.9) -> torch.Tensor:
+    """Each image as it is when the decoder reads ``good`` of its bits there, else at the
+    alignment of the sync grid where it reads the most (what ``extract`` would find)."""
+    from .sync import candidates
+
+    out = attacked.clone()
+    with torch.no_grad():
+        accuracy = ((model.decoder(attacked) > 0) == bits.bool()).float().mean(dim=1)
+        for i in torch.nonzero(accuracy < good).flatten().tolist():
+            views = candidates(attacked[i:i + 1])
+            scores = ((model.decoder(views) > 0) == bits[i].bool()).float().mean(dim=1)
+            out[i] = views[int(scores.argmax())]
+    return out
+
+
 def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], torch.Tensor],
             cfg: EnhanceConfig = EnhanceConfig(), log: Callable[[str], None] = print) -> list[float]:
     """Fine-tune ``model.decoder`` in place; ``sample(count, rng)`` gives photos
@@ -93,6 +110,7 @@ def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], 
             name = random.choice(attacks)
             seed = int(rng.integers(1 << 31))
             attacked = _to_tensor([apply_chain(image, name, seed=seed) for image in marked], model.cfg.size)
+            attacked = _aligned(model, attacked, bits)
             loss = F.mse_loss(torch.sigmoid(model.decoder(attacked)), bits)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
