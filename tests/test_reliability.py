@@ -577,3 +577,33 @@ def test_a_stuck_input_is_given_up_and_the_batch_goes_on(tmp_path, capsys):
     assert [r.get("done") for r in records] == ["a.png", None, "c.png"] * 2
     assert records[1]["exit_code"] == EXIT_INPUT and "no result after 0.3 s" in records[1]["error"]
     assert captured.err.count("no result after 0.3 s (--timeout); skipped") == 2
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_ten_thousand_file_batch_streams(tmp_path, capfd, jobs):
+    """Memory of a batch does not grow with its length: 10,000 inputs hold about what
+    1,000 do (results are printed as they come; at most two per thread are in flight)."""
+    import tracemalloc
+
+    from wmark.cli.common import Outcome, expand_inputs, run_per_input
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for index in range(10_000):
+        (folder / f"{index:05d}.png").touch()
+
+    def work(path: Path) -> Outcome:
+        return Outcome({"output": os.fspath(path.with_suffix(".wm.png")), "psnr": 42.0, "bits": "01" * 50})
+
+    def peak(count: int) -> int:
+        paths = expand_inputs([folder])[:count]
+        tracemalloc.start()
+        baseline = tracemalloc.get_traced_memory()[0]
+        assert run_per_input(paths, work, json_output=True, quiet=True, jobs=jobs, timeout=60) == 0
+        result = tracemalloc.get_traced_memory()[1] - baseline
+        tracemalloc.stop()
+        assert len(capfd.readouterr().out.splitlines()) == count  # captured in a file, not in memory
+        return result
+
+    small, large = peak(1_000), peak(10_000)
+    assert large < small + 2_000_000, (small, large)  # 9,000 more inputs: no 200 bytes each

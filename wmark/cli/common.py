@@ -300,13 +300,34 @@ def _executor(jobs: int, ray: str | None = None) -> Iterator[Any]:
     if jobs <= 1:
         yield None
         return
-    from concurrent.futures import ThreadPoolExecutor
-
-    executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wmark")
+    pool = _ThreadPool(jobs)
     try:
-        yield executor
+        yield pool
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pool.executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _ThreadPool:
+    """``jobs`` threads whose ``map`` keeps two inputs a thread in flight: a batch of any
+    length holds a few results at a time, never one per input."""
+
+    def __init__(self, jobs: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.jobs = jobs
+        self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wmark")
+
+    def map(self, function: Callable[[Path], Any], paths: Sequence[Path]) -> Iterator[Any]:
+        """``function(path)`` for every path, in input order."""
+        from collections import deque
+
+        pending: deque = deque()
+        for path in paths:
+            pending.append(self.executor.submit(function, path))
+            if len(pending) >= 2 * self.jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 # --------------------------------------------------------------------------- outputs
