@@ -152,3 +152,21 @@ def test_round_trip_with_and_without_a_key(kodak_rgb, tiny_model):
     assert not api.extract(keyed, model=tiny_model).found
     assert api.verify(keyed, "hi", model=tiny_model, key=key).match
     assert not api.verify(keyed, "hi", model=tiny_model, key=other).match
+
+
+def test_auto_falls_back_to_ismark_when_the_encoder_mark_fails(kodak_rgb, tiny_model, monkeypatch):
+    from wmark import ismark
+
+    checks = iter([{"clean": True, "jpeg75": False}, {"clean": True, "jpeg75": True}])
+    monkeypatch.setattr(api, "_self_check", lambda *args: next(checks))
+    calls = []
+    optimise = ismark.optimise
+    monkeypatch.setattr(ismark, "optimise", lambda *args: calls.append(1) or optimise(*args, iterations=2))
+    result = api.embed(kodak_rgb, "hi", model=tiny_model)
+    assert result.method == "ismark" and calls == [1] and result.robust
+    # A mark that passes at once stays the encoder's; encoder and ismark never switch.
+    monkeypatch.setattr(api, "_self_check", lambda *args: {"clean": True, "jpeg75": True})
+    assert api.embed(kodak_rgb, "hi", model=tiny_model).method == "encoder"
+    monkeypatch.setattr(api, "_self_check", lambda *args: {"clean": False, "jpeg75": False})
+    failed = api.embed(kodak_rgb, "hi", model=tiny_model, method="encoder")
+    assert failed.method == "encoder" and failed.robust is False and calls == [1]

@@ -110,12 +110,13 @@ def test_the_self_check_flags_a_tiny_icon_and_strict_refuses_it(tmp_path, kodak_
 
     icon = tmp_path / "icon.png"
     Image.fromarray(kodak_rgbs[0]).resize((64, 64), Image.LANCZOS).save(icon)
-    warned = _cli("embed", icon, "--msg", "owner", "--json")
+    # --method encoder: the default (auto) would try ISMark too, ~30 s more, and fail alike.
+    warned = _cli("embed", icon, "--msg", "owner", "--json", "--method", "encoder")
     assert warned.exit_code == 0, warned.output
     record = json.loads(warned.stdout)
     assert record["robust"] is False and record["survived"] == {"clean": True, "jpeg75": False}
     assert "not robust" in warned.stderr
-    strict = _cli("embed", icon, "--msg", "owner", "-o", tmp_path / "strict.png", "--strict")
+    strict = _cli("embed", icon, "--msg", "owner", "-o", tmp_path / "strict.png", "--strict", "--method", "encoder")
     assert strict.exit_code == EXIT_REFUSED and "nothing written" in strict.stderr
     assert not (tmp_path / "strict.png").exists()
     # A photo of ordinary size passes the same check.

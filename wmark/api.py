@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MIN_SIDE = 32
 DEFAULT_FPR = 1e-6
+METHODS = ("auto", "encoder", "ismark")  # how ``embed`` makes the mark; ``auto`` first
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class EmbedResult:
     bits: np.ndarray
     model: str
     strength: float
+    method: str = "encoder"  # the method that made this mark (``auto`` resolves to one)
     # Self-check: does the mark read back from the output as it is and from a JPEG 75
     # copy of it ({} when not checked)? ``robust`` is True when every check passed.
     survived: dict[str, bool] = field(default_factory=dict)
@@ -226,14 +228,15 @@ def binomial_tail(n: int, k: int) -> float:
 
 
 def embed(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
-          strength: float = 1.0, method: str = "encoder", key: bytes | None = None,
+          strength: float = 1.0, method: str = "auto", key: bytes | None = None,
           device: str = "auto", force: bool = False, check: bool = True, check_jpeg: int = 75) -> EmbedResult:
     """Mark ``image`` with ``message`` (text, bytes or a :class:`Message`).
 
     ``key``: a secret key (:func:`wmark.keys.read_key`); only the same key reads it back.
 
-    ``method``: ``encoder`` (one network pass) or ``ismark`` (per-image optimisation
-    against the decoder, slower and more robust; :mod:`wmark.ismark`).
+    ``method``: ``encoder`` (one network pass), ``ismark`` (per-image optimisation
+    against the decoder, about 30 s on a CPU and more robust; :mod:`wmark.ismark`) or
+    ``auto``: the encoder, then ISMark for a photo whose encoder mark fails the check.
 
     An image that already carries a readable mark (with ``key`` or unkeyed) raises
     :class:`~wmark.errors.AlreadyMarkedError`; with ``force`` the old mark is taken out
@@ -245,8 +248,8 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
 
     if not (0 < strength <= 10):
         raise UsageError(f"strength must be in (0, 10] (got {strength})")
-    if method not in ("encoder", "ismark"):
-        raise UsageError(f"method must be encoder or ismark (got {method!r})")
+    if method not in METHODS:
+        raise UsageError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
     rgb, kind = _as_rgb(image)
     net, name, device = _model(model, device)
     message = _as_message(message)
@@ -260,9 +263,13 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
                                      "--force replaces it")
         old_bits = _message_bits(old_message, net.cfg.bits, name, old_key)
         cover = cv2.subtract(rgb, _full_residual(net, rgb, old_bits, 1.0, "encoder", device), dtype=cv2.CV_8U)
-    full = _full_residual(net, cover, bits, strength, method, device)
-    marked = cv2.add(full, cover, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
-    survived = _self_check(marked, net, message, key, device, check_jpeg) if check else {}
+    tries = ["encoder", "ismark"] if method == "auto" else [method]
+    for used in tries:
+        full = _full_residual(net, cover, bits, strength, used, device)
+        marked = cv2.add(full, cover, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
+        survived = _self_check(marked, net, message, key, device, check_jpeg) if check else {}
+        if all(survived.values()):
+            break
     from .imageio import psnr
 
     out: Any = marked
@@ -270,7 +277,7 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
         from PIL import Image
 
         out = Image.fromarray(marked, "RGB")
-    return EmbedResult(out, psnr(rgb, marked), bits, name, strength, survived,
+    return EmbedResult(out, psnr(rgb, marked), bits, name, strength, used, survived,
                        previous[0] if previous else None)
 
 

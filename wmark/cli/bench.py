@@ -30,7 +30,7 @@ def bench(
     preset: Annotated[Optional[list[str]], typer.Option(
         "--preset", metavar="NAME", show_default=False,
         help="A group or preset to add to the columns (repeatable): --preset social is --attacks social.")] = None,
-    method: Annotated[str, typer.Option("--method", metavar="encoder|ismark",
+    method: Annotated[str, typer.Option("--method", metavar="encoder|ismark|auto",
                                         help="How wmark embeds; encoder,ismark runs both.")] = "encoder",
     model: ModelOption = None,
     strength: Annotated[float, typer.Option("--strength", min=0.05, max=10.0, metavar="F",
@@ -65,8 +65,10 @@ def bench(
 
     columns = ",".join([*([attacks] if attacks else []), *(preset or [])]) or "reference"
     parse_attacks(columns)  # an unknown attack fails before any work
-    if set(m.strip() for m in method.split(",")) - {"encoder", "ismark"}:
-        raise UsageError(f"--method must be encoder, ismark or encoder,ismark (got {method!r})")
+    from ..api import METHODS
+
+    if set(m.strip() for m in method.split(",")) - set(METHODS):
+        raise UsageError(f"--method must be {', '.join(METHODS)} or several joined by commas (got {method!r})")
     if messages not in MESSAGE_MODES:
         raise UsageError(f"--messages must be one of {', '.join(MESSAGE_MODES)} (got {messages!r})")
     if 0 < size < 64:

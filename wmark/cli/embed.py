@@ -35,8 +35,9 @@ def embed(
     msg: MsgOption = None,
     hex_: HexOption = None,
     bits: BitsOption = None,
-    method: Annotated[str, typer.Option("--method", metavar="encoder|ismark",
-                                        help="encoder: one network pass; ismark: per-image optimisation.")] = "encoder",
+    method: Annotated[str, typer.Option("--method", metavar="auto|encoder|ismark",
+                                        help="encoder: one network pass; ismark: per-image optimisation (~30 s); "
+                                             "auto: ismark where the encoder's mark fails the self-check.")] = "auto",
     strength: Annotated[float, typer.Option("--strength", min=0.05, max=10.0, metavar="F",
                                             help="Residual strength: higher survives more, shows more.")] = 1.0,
     model: ModelOption = None,
@@ -69,8 +70,10 @@ def embed(
     from .common import message_spec
 
     spec = message_spec(msg, hex_, bits)
-    if method not in ("encoder", "ismark"):
-        raise UsageError(f"--method must be encoder or ismark (got {method!r})")
+    from ..api import METHODS
+
+    if method not in METHODS:
+        raise UsageError(f"--method must be one of {', '.join(METHODS)} (got {method!r})")
     message = to_message(spec)
     secret = load_key(key)
     signer = None
@@ -122,7 +125,7 @@ def embed(
             note(f"warning: {path}: the mark is not robust: it does not read back after {', '.join(failed)} "
                  "(raise --strength, or use a larger, more textured photo)")
         record = {"output": os.fspath(destination), "psnr": round(result.psnr, 2), "model": result.model,
-                  "method": method, "strength": strength, "bits": "".join(map(str, result.bits.tolist())),
+                  "method": result.method, "strength": strength, "bits": "".join(map(str, result.bits.tolist())),
                   "robust": result.robust, "survived": result.survived,
                   "replaced": None if result.replaced is None else result.replaced.display()}
         if signer is not None:
