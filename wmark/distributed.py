@@ -168,7 +168,8 @@ class _PhotoBatch(ABC):
 
 
 class Embedder(_PhotoBatch):
-    """Marks the photos of column ``path`` with ``message``: rows ``output, psnr, bits, skipped``.
+    """Marks the photos of column ``path`` with ``message``: rows ``output, psnr, bits,
+    skipped, method, robust``.
 
     The output is ``NAME.wm.EXT`` beside the photo, or ``output_dir/NAME.EXT``; it is
     written atomically, never over an input, and an existing one is skipped unless
@@ -176,7 +177,7 @@ class Embedder(_PhotoBatch):
     """
 
     def __init__(self, message: Message | str | bytes, *, output_dir: str | os.PathLike[str] | None = None,
-                 strength: float = 1.0, method: str = "encoder", quality: int | None = None, force: bool = False,
+                 strength: float = 1.0, method: str = "auto", quality: int | None = None, force: bool = False,
                  **options: Any) -> None:
         super().__init__(**options)
         self.message, self.strength, self.method = message, strength, method
@@ -195,20 +196,21 @@ class Embedder(_PhotoBatch):
     def process(self, path: Path) -> dict[str, Any]:
         from . import api
         from .errors import OutputExistsError
-        from .imageio import write_image
+        from .imageio import output_format, output_quality, write_image
 
         destination = self.destination(path)
         if not self.force and os.path.lexists(destination):
             return {"output": str(destination), "skipped": True}
         image = self.read(path)
+        saved_at = output_quality(output_format(destination), image, self.quality) or 100
         result = api.embed(image.rgb, self.message, model=self.model, strength=self.strength, method=self.method,
-                           key=self.key, device=self.device)
+                           key=self.key, device=self.device, force=self.force, check_jpeg=min(75, saved_at))
         try:
             write_image(destination, result.image, like=image, quality=self.quality, force=self.force, inputs=[path])
         except OutputExistsError:  # another job wrote it meanwhile
             return {"output": str(destination), "skipped": True}
         return {"output": str(destination), "skipped": False, "psnr": round(result.psnr, 2), "model": result.model,
-                "bits": "".join(map(str, result.bits.tolist()))}
+                "bits": "".join(map(str, result.bits.tolist())), "method": result.method, "robust": result.robust}
 
 
 class Extractor(_PhotoBatch):
