@@ -170,3 +170,32 @@ def test_auto_falls_back_to_ismark_when_the_encoder_mark_fails(kodak_rgb, tiny_m
     monkeypatch.setattr(api, "_self_check", lambda *args: {"clean": False, "jpeg75": False})
     failed = api.embed(kodak_rgb, "hi", model=tiny_model, method="encoder")
     assert failed.method == "encoder" and failed.robust is False and calls == [1]
+
+
+def test_marks_of_an_earlier_packaged_model_stay_readable(kodak_rgb, tiny_zoo, monkeypatch):
+    """``default`` reads with every packaged model: a photo marked by an older version is
+    found (and named), verified, and refused for a second mark."""
+    import torch
+
+    from wmark import zoo
+    from wmark.errors import AlreadyMarkedError
+    from wmark.models.network import ModelConfig, WatermarkModel
+
+    from conftest import TINY_MODEL
+
+    torch.manual_seed(1)
+    newer = WatermarkModel(ModelConfig(**TINY_MODEL)).eval()
+    folder = zoo.weights_path(tiny_zoo).parent
+    torch.save({"config": newer.cfg.to_dict(), "state_dict": newer.state_dict()}, folder / "tiny2.pt")
+    entry = zoo.ZooEntry(name="tiny2", version=2, file="tiny2.pt", sha256=zoo.sha256_of(folder / "tiny2.pt"),
+                         bits=64, size=64, summary="random weights, for tests")
+    monkeypatch.setattr(zoo, "MODELS", {"tiny2": entry, "tiny": tiny_zoo})  # tiny2 is now the default
+    old = api.embed(kodak_rgb, "hi", model="tiny", check=False).image
+    assert not api.extract(old, model="tiny2").found
+    found = api.extract(old)
+    assert found.found and found.text == "hi" and found.model == "tiny"
+    only_tiny = api.extract(old, model="tiny")
+    assert found.p_value > only_tiny.p_value  # it paid for the models tried
+    assert api.verify(old, "hi").match and api.verify(old, "hi").model == "tiny"
+    with pytest.raises(AlreadyMarkedError, match="'hi'"):
+        api.embed(old, "new")

@@ -151,6 +151,18 @@ def _model(model: "str | WatermarkModel", device: str) -> tuple["WatermarkModel"
     return model.to(device).eval(), "custom", device
 
 
+def _readers(model: "str | WatermarkModel", device: str) -> list[tuple["WatermarkModel", str]]:
+    """The models that read a photo: the one asked for; for ``default``, the default and
+    then every other packaged model, so marks made by an earlier version stay readable."""
+    first = _model(model, device)[:2]
+    if not (isinstance(model, str) and model == "default"):
+        return [first]
+    from . import zoo
+
+    others = [name for name in zoo.MODELS if name != first[1]]
+    return [first, *(_model(name, device)[:2] for name in others)]
+
+
 def _as_message(message: Message | str | bytes) -> Message:
     if isinstance(message, str):
         return Message.from_text(message)
@@ -193,14 +205,16 @@ def photo_residual(residual: np.ndarray, width: int, height: int, rms: float) ->
     return full
 
 
-def _read_mark(rgb: np.ndarray, net: "WatermarkModel", keys: list[bytes | None],
-               device: str) -> tuple[Message, bytes | None] | None:
-    """The message (and the key that reads it) of a mark ``rgb`` carries as it is, or None."""
-    rows, _ = decode_probabilities(rgb, model=net, device=device, search=False)
-    for key in dict.fromkeys(keys):  # each key once, in order
-        decoded = payload.decode(rows[0], key=key)
-        if decoded.found and decoded.message is not None:
-            return decoded.message, key
+def _read_mark(rgb: np.ndarray, readers: list[tuple["WatermarkModel", str]], keys: list[bytes | None],
+               device: str) -> tuple[Message, bytes | None, "WatermarkModel", str] | None:
+    """The message of a mark ``rgb`` carries as it is, with the key and the model that
+    read it, or None."""
+    for net, name in readers:
+        rows, _ = decode_probabilities(rgb, model=net, device=device, search=False)
+        for key in dict.fromkeys(keys):  # each key once, in order
+            decoded = payload.decode(rows[0], key=key)
+            if decoded.found and decoded.message is not None:
+                return decoded.message, key, net, name
     return None
 
 
@@ -212,7 +226,7 @@ def _self_check(marked: np.ndarray, net: "WatermarkModel", message: Message, key
     copies = {"clean": marked, f"jpeg{quality}": apply_attack("jpeg", marked, quality)}
     result = {}
     for name, copy in copies.items():
-        found = _read_mark(copy, net, [key], device)
+        found = _read_mark(copy, [(net, "")], [key], device)
         result[name] = found is not None and found[0] == message
     return result
 
@@ -255,14 +269,14 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
     message = _as_message(message)
     bits = _message_bits(message, net.cfg.bits, name, key)
     cover = rgb
-    previous = _read_mark(rgb, net, [key, None], device)
+    previous = _read_mark(rgb, _readers(model, device), [key, None], device)
     if previous is not None:
-        old_message, old_key = previous
+        old_message, old_key, old_net, old_name = previous
         if not force:
             raise AlreadyMarkedError(f"image already carries a wmark mark ({old_message.display()!r}); "
                                      "--force replaces it")
-        old_bits = _message_bits(old_message, net.cfg.bits, name, old_key)
-        cover = cv2.subtract(rgb, _full_residual(net, rgb, old_bits, 1.0, "encoder", device), dtype=cv2.CV_8U)
+        old_bits = _message_bits(old_message, old_net.cfg.bits, old_name, old_key)
+        cover = cv2.subtract(rgb, _full_residual(old_net, rgb, old_bits, 1.0, "encoder", device), dtype=cv2.CV_8U)
     tries = ["encoder", "ismark"] if method == "auto" else [method]
     for used in tries:
         full = _full_residual(net, cover, bits, strength, used, device)
@@ -297,27 +311,41 @@ def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default
     return torch.sigmoid(logits.double()).cpu().numpy(), name
 
 
+def _read_aligned(rgb: np.ndarray, net: "WatermarkModel", key: bytes | None, device: str,
+                  search: bool) -> tuple[payload.Decoded, np.ndarray, int, int]:
+    """(decoded, probability rows, the row it came from, alignments tried) for one model:
+    the photo as it is, then the :mod:`wmark.sync` grid, most confident first."""
+    rows, _ = decode_probabilities(rgb, model=net, device=device, search=False)
+    decoded = payload.decode(rows[0], key=key)
+    if decoded.found or not search:
+        return decoded, rows, 0, 1
+    rows, _ = decode_probabilities(rgb, model=net, device=device, search=True)
+    confidence = np.mean(np.abs(2 * rows - 1), axis=1)
+    for tried, index in enumerate(sorted(range(1, len(rows)), key=lambda i: -confidence[i]), start=2):
+        decoded = payload.decode(rows[index], key=key)
+        if decoded.found:
+            return decoded, rows, index, tried
+    return payload.decode(rows[0], key=key), rows, 0, len(rows)
+
+
 def extract(image: Any, *, model: "str | WatermarkModel" = "default", key: bytes | None = None,
             device: str = "auto", search: bool = True) -> ExtractResult:
     """Read the message of ``image``; ``found`` is False when none decodes.
 
     With ``search`` the crop/zoom/rotation grid of :mod:`wmark.sync` is tried when the
-    photo as it is does not decode; the p-value counts every alignment tried.
+    photo as it is does not decode. ``default`` reads with every packaged model, newest
+    first (:func:`_readers`). The p-value counts every alignment and model tried.
     """
     rgb, _ = _as_rgb(image)
-    rows, name = decode_probabilities(rgb, model=model, device=device, search=False)
-    decoded = payload.decode(rows[0], key=key)
-    index, tried = 0, 1
-    if not decoded.found and search:  # the grid only when the photo as it is does not decode
-        rows, name = decode_probabilities(rgb, model=model, device=device, search=True)
-        confidence = np.mean(np.abs(2 * rows - 1), axis=1)
-        for tried, index in enumerate(sorted(range(1, len(rows)), key=lambda i: -confidence[i]), start=2):
-            decoded = payload.decode(rows[index], key=key)
-            if decoded.found:
-                break
-        else:
-            index = 0
-            decoded = payload.decode(rows[0], key=key)
+    tried, first = 0, None
+    for net, name in _readers(model, device):
+        decoded, rows, index, count = _read_aligned(rgb, net, key, device, search)
+        tried += count
+        if decoded.found:
+            break
+        first = first or (decoded, rows, index, name)
+    else:  # nothing decoded: report what the first model read
+        decoded, rows, index, name = first
     cap = payload.capacity(rows.shape[1])
     if decoded.found:
         # Union bound over every codeword the decoder could have landed on, and every alignment tried.
@@ -334,11 +362,20 @@ def verify(image: Any, message: Message | str | bytes, *, model: "str | Watermar
            fpr: float = DEFAULT_FPR, key: bytes | None = None, device: str = "auto",
            search: bool = True) -> VerifyResult:
     """Test whether ``image`` carries ``message``: a one-sided binomial test at ``fpr``
-    on the best of the alignments tried (Bonferroni-corrected)."""
+    on the best of the alignments (and, for ``default``, packaged models) tried,
+    Bonferroni-corrected."""
     if not (0 < fpr < 1):
         raise UsageError(f"fpr must be between 0 and 1 (got {fpr})")
-    rows, name = decode_probabilities(image, model=model, device=device, search=search)
-    expected = _message_bits(message, rows.shape[1], name, key).astype(bool)
-    matching = int(np.max(np.count_nonzero((rows > 0.5) == expected, axis=1)))
-    p_value = min(1.0, len(rows) * binomial_tail(rows.shape[1], matching))  # Bonferroni over alignments
-    return VerifyResult(p_value <= fpr, matching, rows.shape[1], p_value, fpr, name)
+    rgb, _ = _as_rgb(image)
+    trials, best = 0, None
+    for net, name in _readers(model, device):
+        rows, _ = decode_probabilities(rgb, model=net, device=device, search=search)
+        expected = _message_bits(message, rows.shape[1], name, key).astype(bool)
+        matching = int(np.max(np.count_nonzero((rows > 0.5) == expected, axis=1)))
+        trials += len(rows)
+        tail = binomial_tail(rows.shape[1], matching)
+        if best is None or tail < best[0]:
+            best = (tail, matching, rows.shape[1], name)
+    tail, matching, total, name = best
+    p_value = min(1.0, trials * tail)  # Bonferroni over alignments and models
+    return VerifyResult(p_value <= fpr, matching, total, p_value, fpr, name)
