@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1])
     options = parser.parse_args()
-    print(f"| photos | size | jobs | command | images/s | peak RSS MiB |\n| --- | --- | --- | --- | --- | --- |")
+    print("| photos | size | jobs | command | images/s | peak RSS MiB |\n| --- | --- | --- | --- | --- | --- |")
     for count in options.count:
         with tempfile.TemporaryDirectory(prefix="wmark-batch-") as tmp:
             photos = Path(tmp) / "in"

@@ -15,25 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from wmark import bench
 from wmark.attacks import GROUPS, REFERENCE
-from wmark.cli import app
 from wmark.errors import EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, InputError, UsageError
+from helpers import invoke
 
-runner = CliRunner()
 ATTACKS = "none,jpeg50"
 SIZE = 64  # the tiny model's working size: fast
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 REPORT_FILES = ["report.csv", "report.json", "report.md", *(["robustness.png"] if HAS_MATPLOTLIB else [])]
 TIMINGS = ("embed_s", "extract_s")
-
-
-def invoke(*args: object):
-    result = runner.invoke(app, [str(arg) for arg in args])
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 @pytest.fixture

@@ -7,30 +7,15 @@ profile C2PA asks for (digitalSignature, emailProtection, not a CA).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from wmark.cli import app
 from wmark.errors import EXIT_USAGE
-
-runner = CliRunner()
-
-
-def invoke(*args: object):
-    result = runner.invoke(app, [str(arg) for arg in args])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def records(result) -> list[dict]:
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
+from helpers import invoke, records
 
 def _certificate(subject: str, key, issuer_name, issuer_key, *, ca: bool):
     from cryptography import x509

@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from wmark.attacks import PRESETS, REGISTRY, preset_chain
 from wmark.cli import app
 from wmark.errors import OutputError
+from helpers import runner, invoke
 
-runner = CliRunner()
 ENTRIES = dict(REGISTRY)
 
 
@@ -37,12 +36,6 @@ def photo(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"
     Image.fromarray(synthetic_photo()).save(path)
     return path
-
-
-def invoke(*args: object):
-    result = runner.invoke(app, [str(arg) for arg in args])
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 def pixels(path: Path) -> np.ndarray:

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from wmark.cli import app
 from wmark.errors import EXIT_INPUT, EXIT_MODEL, EXIT_NOT_FOUND, EXIT_OUTPUT, EXIT_USAGE
-
-runner = CliRunner()
-
-
-def invoke(*args: object):
-    result = runner.invoke(app, [str(arg) for arg in args])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def records(result) -> list[dict]:
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
+from helpers import invoke, records
 
 @pytest.fixture
 def photos(tmp_path: Path, kodak_paths: list[Path]) -> list[Path]:

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from wmark import api, zoo
 from wmark.errors import EXIT_NOT_FOUND
+from helpers import invoke
 
 # The strength these tests embed at: see models/MODEL_CARD.md for what the packaged
 # model reaches at strength 1 (its PSNR contract) and above.
@@ -64,30 +64,20 @@ def test_the_mark_survives_jpeg(tmp_path, kodak_rgbs):
     assert result.found and result.text == "owner"
 
 
-def _cli(*args: object):
-    from typer.testing import CliRunner
-
-    from wmark.cli import app
-
-    result = CliRunner().invoke(app, [str(arg) for arg in args])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
 def test_a_marked_photo_is_refused_and_force_replaces_its_mark(tmp_path, kodak_paths):
     from wmark.errors import EXIT_REFUSED
 
     photo = Path(shutil.copy(kodak_paths[0], tmp_path / "photo.png"))
     first, second = tmp_path / "first.png", tmp_path / "second.png"
-    assert _cli("embed", photo, "--msg", "alice", "-o", first).exit_code == 0
-    refused = _cli("embed", first, "--msg", "bob", "-o", second)
+    assert invoke("embed", photo, "--msg", "alice", "-o", first).exit_code == 0
+    refused = invoke("embed", first, "--msg", "bob", "-o", second)
     assert refused.exit_code == EXIT_REFUSED and "already carries a wmark mark ('alice')" in refused.stderr
     assert not second.exists()
-    forced = _cli("embed", first, "--msg", "bob", "-o", second, "--force", "--json")
+    forced = invoke("embed", first, "--msg", "bob", "-o", second, "--force", "--json")
     assert forced.exit_code == 0, forced.output
     assert "replaced its earlier mark 'alice'" in forced.stderr
     assert json.loads(forced.stdout)["replaced"] == "alice"
-    found = _cli("extract", second, "--json")
+    found = invoke("extract", second, "--json")
     assert found.exit_code == 0 and json.loads(found.stdout)["message"] == "bob"
 
 
@@ -95,11 +85,11 @@ def test_a_keyed_mark_is_refused_with_its_key(tmp_path, kodak_paths):
     from wmark.errors import EXIT_REFUSED
 
     key = tmp_path / "secret.key"
-    assert _cli("keygen", "-o", key).exit_code == 0
+    assert invoke("keygen", "-o", key).exit_code == 0
     photo = Path(shutil.copy(kodak_paths[1], tmp_path / "photo.png"))
     marked = tmp_path / "marked.png"
-    assert _cli("embed", photo, "--msg", "alice", "--key", key, "-o", marked).exit_code == 0
-    again = _cli("embed", marked, "--msg", "bob", "--key", key, "-o", tmp_path / "again.png")
+    assert invoke("embed", photo, "--msg", "alice", "--key", key, "-o", marked).exit_code == 0
+    again = invoke("embed", marked, "--msg", "bob", "--key", key, "-o", tmp_path / "again.png")
     assert again.exit_code == EXIT_REFUSED and "'alice'" in again.stderr
 
 
@@ -111,16 +101,16 @@ def test_the_self_check_flags_a_tiny_icon_and_strict_refuses_it(tmp_path, kodak_
     icon = tmp_path / "icon.png"
     Image.fromarray(kodak_rgbs[0]).resize((64, 64), Image.LANCZOS).save(icon)
     # --method encoder: the default (auto) would try ISMark too, ~30 s more, and fail alike.
-    warned = _cli("embed", icon, "--msg", "owner", "--json", "--method", "encoder")
+    warned = invoke("embed", icon, "--msg", "owner", "--json", "--method", "encoder")
     assert warned.exit_code == 0, warned.output
     record = json.loads(warned.stdout)
     assert record["robust"] is False and record["survived"] == {"clean": True, "jpeg75": False}
     assert "not robust" in warned.stderr
-    strict = _cli("embed", icon, "--msg", "owner", "-o", tmp_path / "strict.png", "--strict", "--method", "encoder")
+    strict = invoke("embed", icon, "--msg", "owner", "-o", tmp_path / "strict.png", "--strict", "--method", "encoder")
     assert strict.exit_code == EXIT_REFUSED and "nothing written" in strict.stderr
     assert not (tmp_path / "strict.png").exists()
     # A photo of ordinary size passes the same check.
     photo = tmp_path / "photo.png"
     Image.fromarray(kodak_rgbs[0]).save(photo)
-    passed = _cli("embed", photo, "--msg", "owner", "--json", "--strict")
+    passed = invoke("embed", photo, "--msg", "owner", "--json", "--strict")
     assert passed.exit_code == 0 and json.loads(passed.stdout)["robust"] is True

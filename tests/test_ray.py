@@ -13,19 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from wmark.cli import app
 from wmark.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE
+from helpers import invoke
 
-runner = CliRunner()
 PHOTOS = 50
-
-
-def invoke(*args: object):
-    result = runner.invoke(app, [str(arg) for arg in args])
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 @pytest.fixture(scope="module")
