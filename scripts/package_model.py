@@ -1,6 +1,6 @@
 """Package a training run's weights as a zoo model: ``models/NAME.pt`` + its ``zoo.json`` entry.
 
-    python scripts/package_model.py runs/v2 --name wmark-v1 --summary "..." [--metrics report.json]
+    python scripts/package_model.py runs/enh4 --name wmark-v2 --version 2 --summary "..." [--metrics report.json]
 
 The weights file holds only the model config and a float32 state dict (no optimizer);
 its full sha256 goes into ``models/zoo.json``, which :mod:`wmark.zoo` reads. ``--metrics``

@@ -38,10 +38,10 @@ from .models.network import WatermarkModel
 class EnhanceConfig:
     iterations: int = 200
     sub_iterations: int = 8
-    batch_size: int = 6
+    batch_size: int = 8
     lr: float = 1e-4
     opt_iterations: int = 20
-    opt_share: float = 0.5
+    opt_share: float = 0.0  # wmark-v2: the encoder's marks only (the paper: 1, OPT-embedded only)
     strength: float = 1.0
     photo_scale: int = 4
     seed: int = 0

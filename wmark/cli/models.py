@@ -47,11 +47,14 @@ def train(
     enhance: Annotated[Optional[Path], typer.Option("--enhance", metavar="WEIGHTS", show_default=False,
                                                     help="ISMark decoder enhancing of these weights instead.")] = None,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Decoder-enhancing rounds (with --enhance).")] = 200,
+    opt_share: Annotated[float, typer.Option("--opt-share", min=0.0, max=1.0, metavar="F",
+                                             help="With --enhance: the share of rounds on ISMark-optimised marks "
+                                                  "(the paper: 1); the others use the encoder's.")] = 0.0,
 ) -> None:
     """Train a model (or resume one): checkpoints every few minutes and on Ctrl-C.
 
-    With --enhance WEIGHTS: ISMark decoder enhancing (the decoder alone, on OPT-embedded
-    photos under real attacks); writes RUN_DIR/model.pt.
+    With --enhance WEIGHTS: ISMark decoder enhancing (the decoder alone, encoder frozen, on
+    marked photos under the real reference attacks); writes RUN_DIR/model.pt.
     """
     import json
 
@@ -77,7 +80,7 @@ def train(
     if enhance is not None:
         from ..enhance import EnhanceConfig, enhance_weights
 
-        emit_text(str(enhance_weights(enhance, data, out / "model.pt", EnhanceConfig(iterations=rounds), log=note)))
+        emit_text(str(enhance_weights(enhance, data, out / "model.pt", EnhanceConfig(iterations=rounds, opt_share=opt_share), log=note)))
         return
     try:
         weights = run_training(cfg, data, out, steps, resume=resume, val_data=val_data,
