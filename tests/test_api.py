@@ -199,3 +199,12 @@ def test_marks_of_an_earlier_packaged_model_stay_readable(kodak_rgb, tiny_zoo, m
     assert api.verify(old, "hi").match and api.verify(old, "hi").model == "tiny"
     with pytest.raises(AlreadyMarkedError, match="'hi'"):
         api.embed(old, "new")
+
+
+def test_the_self_check_of_raw_bits_is_verify(kodak_rgb, tiny_model):
+    """Raw bits carry no error correction: the check asks verify, and a mark that reads
+    stays the encoder's under ``auto`` (no needless ISMark)."""
+    bits = Message.from_bits("10" * 32)
+    result = api.embed(kodak_rgb, bits, model=tiny_model)
+    assert result.survived["clean"] and api.verify(result.image, bits, model=tiny_model, search=False).match
+    assert result.method == "encoder" or not result.survived["jpeg75"]
