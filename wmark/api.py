@@ -248,7 +248,8 @@ def binomial_tail(n: int, k: int) -> float:
 
 def embed(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
           strength: float = 1.0, method: str = "auto", key: bytes | None = None,
-          device: str = "auto", force: bool = False, check: bool = True, check_jpeg: int = 75) -> EmbedResult:
+          device: str = "auto", force: bool = False, check: bool = True,
+          saved_quality: int | None = None) -> EmbedResult:
     """Mark ``image`` with ``message`` (text, bytes or a :class:`Message`).
 
     ``key``: a secret key (:func:`wmark.keys.read_key`); only the same key reads it back.
@@ -261,7 +262,8 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
     :class:`~wmark.errors.AlreadyMarkedError`; with ``force`` the old mark is taken out
     (its residual, re-made from its decoded message, is subtracted) before the new one
     goes in, and ``replaced`` says which it was. With ``check`` the output is read back
-    as it is and after JPEG at ``check_jpeg`` (``survived``, ``robust``).
+    as it is and after JPEG 75, or at ``saved_quality`` (the JPEG/WebP quality the output
+    will be written at) when lower (``survived``, ``robust``).
     """
     import cv2
 
@@ -282,6 +284,7 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
                                      "--force replaces it")
         old_bits = _message_bits(old_message, old_net.cfg.bits, old_name, old_key)
         cover = cv2.subtract(rgb, _full_residual(old_net, rgb, old_bits, 1.0, "encoder", device), dtype=cv2.CV_8U)
+    check_jpeg = min(75, saved_quality or 100)
     tries = ["encoder", "ismark"] if method == "auto" else [method]
     for used in tries:
         full = _full_residual(net, cover, bits, strength, used, device)

@@ -202,9 +202,9 @@ class Embedder(_PhotoBatch):
         if not self.force and os.path.lexists(destination):
             return {"output": str(destination), "skipped": True}
         image = self.read(path)
-        saved_at = output_quality(output_format(destination), image, self.quality) or 100
         result = api.embed(image.rgb, self.message, model=self.model, strength=self.strength, method=self.method,
-                           key=self.key, device=self.device, force=self.force, check_jpeg=min(75, saved_at))
+                           key=self.key, device=self.device, force=self.force,
+                           saved_quality=output_quality(output_format(destination), image, self.quality))
         try:
             write_image(destination, result.image, like=image, quality=self.quality, force=self.force, inputs=[path])
         except OutputExistsError:  # another job wrote it meanwhile

@@ -101,9 +101,9 @@ def embed(
         if not force and os.path.lexists(destination):  # done by an earlier (interrupted) run
             return skipped(destination)
         image = read_input(path)
-        saved_at = output_quality(output_format(destination), image, quality) or 100
         result = api.embed(image.rgb, message, model=model or "default", strength=strength, device=device,
-                           method=method, key=secret, force=force, check_jpeg=min(75, saved_at))
+                           method=method, key=secret, force=force,
+                           saved_quality=output_quality(output_format(destination), image, quality))
         failed = [name for name, ok in result.survived.items() if not ok]
         if failed and strict:
             raise WeakMarkError(f"{path}: the mark does not read back after {', '.join(failed)}; nothing written "
