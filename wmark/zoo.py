@@ -147,9 +147,16 @@ def _first_line(error: BaseException) -> str:
 
 @lru_cache(maxsize=4)
 def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> "WatermarkModel":
-    """The packaged model ``name`` on ``device``, verified and in eval mode (cached)."""
+    """The packaged model ``name`` on ``device``, verified and in eval mode (cached).
+
+    On a GPU it comes as a :class:`wmark.batching.BatchedModel`: photos processed at
+    once by several threads share its passes.
+    """
+    from . import batching
+
     entry = get_entry(name)
-    return load_weights(weights_path(entry), entry.sha256, device)
+    model = load_weights(weights_path(entry), entry.sha256, device)
+    return batching.BatchedModel(model) if device in batching.BATCHED_DEVICES else model  # type: ignore[return-value]
 
 
 def resolve_device(device: str = "auto") -> str:

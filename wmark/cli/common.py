@@ -383,7 +383,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per in
 ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
 RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, metavar="N",
-                                         help="Photos processed at once (threads).")]
+                                         help="Photos processed at once (threads; on a GPU they share "
+                                              "model passes).")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", min=0.01, metavar="SECONDS",
                                               help="Give up on a photo that takes longer; the others go on.")]
 RayOption = Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", show_default=False,
