@@ -78,7 +78,7 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
 
 
-@pytest.mark.parametrize("ext", ["png", "jpg"])
+@pytest.mark.parametrize("ext", ["png", "jpg", "png16"])
 def test_embed_signs_a_manifest_that_extract_reports(tiny_zoo, pki, photo, ext):
     from wmark.provenance import read_manifest
 
@@ -86,11 +86,19 @@ def test_embed_signs_a_manifest_that_extract_reports(tiny_zoo, pki, photo, ext):
     if ext == "jpg":
         source = photo.with_suffix(".jpg")
         Image.open(photo).convert("RGB").save(source, quality=92)
+    if ext == "png16":  # a 48-bit PNG stays 48-bit when signed
+        import cv2
+
+        source = photo.with_name("photo16.png")
+        deep = (cv2.imread(str(photo)).astype("uint32") * 257 + 100).clip(0, 65535).astype("uint16")
+        cv2.imwrite(str(source), deep)
     result = invoke("embed", source, "--msg", "hi", "--c2pa-sign", pki["chain"], pki["key"], "--json")
     assert result.exit_code == 0, result.output
     (record,) = records(result)
     output = Path(record["output"])
-    assert output.suffix == f".{ext}" and output.is_file() and leftovers(output.parent) == []
+    assert output.suffix == f".{ext[:3]}" and output.is_file() and leftovers(output.parent) == []
+    if ext == "png16":
+        assert output.read_bytes()[24] == 16  # IHDR bit depth
     assert record["c2pa"]["alg"] == "com.wmark.tiny"
     assert record["c2pa"]["bits"] == record["bits"] and len(record["c2pa"]["value"]) == 16
 

@@ -8,8 +8,9 @@ Conversion rule for the pixels that get marked:
 
 - RGB as is; greyscale (``1``, ``L``), palette (``P``) and ``RGBX``/``YCbCr`` become RGB
   (a grey photo comes out with R = G = B);
-- 16-bit greyscale (``I;16*``, ``I``) is scaled to 8 bits (value / 257, rounded);
-  Pillow already reads 16-bit RGB(A) PNGs as 8-bit;
+- 16-bit samples are scaled to 8 bits (value / 257, rounded) for marking; a 16-bit PNG
+  (grey, RGB, with or without alpha) also keeps its samples in ``deep``, and a PNG output
+  of the marked pixels is then 16-bit RGB(A) again, its low bytes kept (:mod:`wmark.png16`);
 - CMYK is converted to sRGB through its ICC profile when it has one (the CMYK profile
   is then dropped), otherwise with Pillow's plain formula;
 - alpha (``RGBA``, ``LA``, ``PA``, palette with transparency) is split out into
@@ -22,10 +23,10 @@ Multi-frame files (GIF, animated WebP, multi-page TIFF) give their first frame. 
 the EXIF is not carried (its tags are the file's own structure), only ICC, DPI and XMP.
 
 Writing (:func:`write_image`) picks the format from the extension, never writes over an
-input, refuses an existing file unless ``force``, and is atomic: a temporary file in the
-same folder, complete and synced, gets the destination's name in one step (a hard link
-that fails if another process got there first; with ``force`` a rename), and is removed
-on any failure. Ctrl-C and SIGTERM wait for that step, so no temporary file is left.
+input, refuses an existing file unless ``force``, and is atomic (:mod:`wmark.safefile`):
+a temporary file in the same folder, complete and synced, gets the destination's name in
+one step, and is removed on any failure, Ctrl-C and SIGTERM included. A PNG output keeps
+a PNG input's text chunks too.
 
 Reading opens the file without blocking and refuses what is not a regular file (a
 named pipe or a device would block or never end).
@@ -35,14 +36,11 @@ from __future__ import annotations
 
 import errno
 import glob
-import hashlib
 import math
 import os
 import re
-import signal
 import stat
 import struct
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -53,7 +51,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import InputError, OutputError, OutputExistsError, UsageError
+from . import png16
+from .errors import InputError, OutputError, UsageError
+from .safefile import atomic_file, check_destination
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Largest image :func:`read_image` decodes by default (100 MP); ``WMARK_MAX_PIXELS``
@@ -84,6 +84,8 @@ class LoadedImage:
     jpeg_quality: int | None = None
     source_mode: str = "RGB"
     path: Path | None = None
+    deep: np.ndarray | None = None  # a 16-bit PNG's samples (H×W×3|4 uint16); rgb is their rendering
+    text: dict[str, str] | None = None  # a PNG's text chunks
 
     @property
     def size(self) -> tuple[int, int]:
@@ -134,7 +136,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = DEFAULT_MA
                         f"cannot read {path}: {width}×{height} is {width * height / 1e6:.1f} MP, over the "
                         f"{max_pixels / 1e6:g} MP limit (set {MAX_PIXELS_ENV} to raise it, 0 for no limit)")
                 image.load()
-                return _to_loaded(image, path)
+                return _to_loaded(image, path, png16.read_samples(stream) if image.format == "PNG" else None)
     except InputError:
         raise
     except UnidentifiedImageError:
@@ -196,8 +198,9 @@ def _reason(error: BaseException) -> str:
     return f"corrupt or unsupported image ({text or type(error).__name__})"
 
 
-def _to_loaded(image, path: Path) -> LoadedImage:
-    """Apply the orientation, split alpha, convert to RGB and collect the metadata."""
+def _to_loaded(image, path: Path, deep: np.ndarray | None = None) -> LoadedImage:
+    """Apply the orientation, split alpha, convert to RGB and collect the metadata; ``deep``:
+    the 16-bit samples of a 16-bit PNG, whose rendering replaces Pillow's 8 bits."""
     info = image.info
     fmt = {"MPO": "JPEG"}.get(image.format or "", image.format or "PNG")
     source_mode = image.mode
@@ -213,8 +216,14 @@ def _to_loaded(image, path: Path) -> LoadedImage:
     quality = _estimate_jpeg_quality(getattr(image, "quantization", None)) if fmt == "JPEG" else None
 
     rgb, alpha, icc = _pixels(image, icc, path)
+    if deep is not None and deep.shape[:2] == rgb.shape[:2]:
+        eight = png16.eight_bit(deep)
+        rgb, alpha = eight[..., :3], eight[..., 3] if deep.shape[2] == 4 else alpha
+    else:
+        deep = None
     if orientation in (2, 3, 4, 5, 6, 7, 8):
         rgb = _transpose(rgb, orientation)
+        deep = _transpose(deep, orientation) if deep is not None else None
         alpha = _transpose(alpha, orientation) if alpha is not None else None
         if orientation >= 5 and dpi is not None:
             dpi = (dpi[1], dpi[0])
@@ -222,7 +231,9 @@ def _to_loaded(image, path: Path) -> LoadedImage:
         xmp = _XMP_ORIENTATION.sub(rb"\g<1>1", xmp) if xmp else xmp
     return LoadedImage(rgb=np.ascontiguousarray(rgb), alpha=None if alpha is None else np.ascontiguousarray(alpha),
                        format=fmt, exif=exif or None, icc=icc, dpi=dpi, xmp=xmp or None,
-                       jpeg_quality=quality, source_mode=source_mode, path=path)
+                       jpeg_quality=quality, source_mode=source_mode, path=path,
+                       deep=None if deep is None else np.ascontiguousarray(deep),
+                       text=png16.kept_text(image) if fmt == "PNG" else None)
 
 
 def _transpose(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -370,8 +381,10 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray | LoadedImage, *, 
     The format follows the extension (.jpg/.jpeg, .png, .webp, .tif/.tiff, .bmp).
     ``like`` (or ``rgb`` itself when it is a LoadedImage) gives the metadata to keep:
     EXIF, ICC, DPI and XMP where the format holds them, and alpha when the format has
-    alpha and the size is unchanged. JPEG and WebP: lossy at :func:`output_quality`, JPEG
-    with 4:4:4 chroma; other formats are lossless and ignore ``quality``.
+    alpha and the size is unchanged; a PNG keeps PNG text, and is 16-bit when ``like`` is
+    a 16-bit PNG of that size (``rgb`` is then taken as its marked 8-bit rendering). JPEG
+    and WebP: lossy at :func:`output_quality`, JPEG with 4:4:4 chroma; other formats are
+    lossless and ignore ``quality``.
     Never writes over ``like.path`` or any of ``inputs``; an existing file needs ``force``.
     """
     from PIL import Image
@@ -395,129 +408,18 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray | LoadedImage, *, 
             alpha = np.clip(np.round(alpha.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
         image.putalpha(Image.fromarray(np.ascontiguousarray(alpha), "L"))
     options = _save_options(fmt, like, quality)
+    sixteen = like is not None and like.deep is not None and fmt == "PNG" and like.deep.shape[:2] == rgb.shape[:2]
 
     try:
+        data = png16.encode_like(rgb, like) if sixteen else None  # 16 bits in, 16 bits out
         with atomic_file(path, force) as stream:
-            image.save(stream, format=fmt, **options)
+            if data is not None:
+                stream.write(data)
+            else:
+                image.save(stream, format=fmt, **options)
     except (ValueError, TypeError, struct.error) as error:  # e.g. too large for WebP/JPEG
         raise OutputError(f"cannot write {path} as {fmt}: {error}") from None
     return path
-
-
-@contextmanager
-def atomic_file(path: str | os.PathLike[str], force: bool = False) -> Iterator[BinaryIO]:
-    """A new file that takes the name ``path`` only when complete.
-
-    The block writes the yielded stream (a hidden temporary file beside ``path``); at its
-    end the file is synced and published (never over an existing ``path`` without
-    ``force``: OutputExistsError). Any failure removes it; Ctrl-C and SIGTERM wait until
-    it is published or removed. OSErrors become OutputError.
-    """
-    path = Path(path)
-    with _signals_held():
-        try:
-            handle, temporary = tempfile.mkstemp(prefix=hidden_prefix(path), suffix=".tmp", dir=path.parent)
-        except OSError as error:
-            raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-        try:
-            with os.fdopen(handle, "w+b") as stream:
-                yield stream
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.chmod(temporary, 0o666 & ~_umask())
-            _publish(temporary, path, force)
-        except BaseException as error:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            if isinstance(error, OSError):
-                raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-            raise
-
-
-def hidden_prefix(path: Path) -> str:
-    """``.NAME.`` for the temporary file beside ``path``, cut so that the whole temporary
-    name stays under the usual 255-byte limit when ``NAME`` itself fits."""
-    name = os.fsencode(path.name)
-    if len(name) > 200:
-        name = name[:180] + hashlib.sha256(name).hexdigest()[:8].encode()
-    return "." + os.fsdecode(name) + "."
-
-
-def _publish(temporary: str, path: Path, force: bool) -> None:
-    """Give the complete ``temporary`` its final name ``path`` in one step.
-
-    With ``force`` it replaces any file there. Without, a hard link is made, which fails
-    if ``path`` exists even when another process wrote it a moment ago (OutputExistsError);
-    where hard links are not supported, a check and a rename (a small race remains).
-    """
-    if force:
-        os.replace(temporary, path)
-        return
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        raise OutputExistsError(f"{path} already exists (use --force to overwrite it)") from None
-    except OSError as error:
-        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
-            raise
-        if os.path.lexists(path):
-            raise OutputExistsError(f"{path} already exists (use --force to overwrite it)") from None
-        os.replace(temporary, path)
-        return
-    os.unlink(temporary)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back until the block ends, then act on them (main thread only).
-
-    Ctrl-C then never leaves a temporary file behind, nor interrupts a rename; the block
-    is one file's encoding and rename. Elsewhere (worker threads) signals never arrive.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    saved = {}
-    for number in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
-        if number is not None and signal.getsignal(number) is not None:
-            saved[number] = signal.signal(number, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for number, handler in saved.items():
-            signal.signal(number, handler)
-        if caught:
-            handler = saved[caught[0]]
-            if callable(handler):
-                handler(caught[0], None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(caught[0])
-
-
-def check_destination(path: Path, inputs: Iterable[str | os.PathLike[str]], force: bool) -> None:
-    """OutputError unless ``path`` may be written: not one of ``inputs``, not a folder, not an
-    existing file (without ``force``), in an existing folder."""
-    # os.path's functions, not Path's: they never raise (symbolic link loops, names too long)
-    target = os.path.realpath(path)
-    for source in inputs:
-        same = os.path.realpath(source) == target
-        if not same and os.path.exists(source) and os.path.exists(path):
-            try:
-                same = os.path.samefile(source, path)
-            except OSError:
-                same = False
-        if same:
-            raise OutputError(f"{path} is an input: wmark never overwrites its input")
-    if os.path.isdir(path):
-        raise OutputError(f"{path} is a folder, not an output file")
-    if os.path.lexists(path) and not force:
-        raise OutputExistsError(f"{path} already exists (use --force to overwrite it)")
-    parent = path.parent
-    if not os.path.isdir(parent):
-        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
 
 
 def output_quality(fmt: str, like: LoadedImage | None = None, quality: int | None = None) -> int | None:
@@ -550,31 +452,20 @@ def _save_options(fmt: str, like: LoadedImage | None, quality: int | None) -> di
         options["icc_profile"] = like.icc
     if like.exif and fmt in ("JPEG", "PNG", "WEBP"):
         options["exif"] = like.exif
-    if like.xmp:
-        if fmt in ("JPEG", "WEBP"):
-            options["xmp"] = like.xmp
-        elif fmt == "PNG":
-            from PIL.PngImagePlugin import PngInfo
+    if like.xmp and fmt in ("JPEG", "WEBP"):
+        options["xmp"] = like.xmp
+    elif like.xmp and fmt == "TIFF":
+        options["tiffinfo"] = {700: like.xmp}
+    if fmt == "PNG" and (like.xmp or like.text):
+        from PIL.PngImagePlugin import PngInfo
 
-            info = PngInfo()
+        info = PngInfo()
+        for key, value in (like.text or {}).items():
+            info.add_text(key, value)
+        if like.xmp:
             info.add_itxt("XML:com.adobe.xmp", like.xmp.decode("utf-8", "replace"))
-            options["pnginfo"] = info
-        elif fmt == "TIFF":
-            options["tiffinfo"] = {700: like.xmp}
+        options["pnginfo"] = info
     return options
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 # --------------------------------------------------------------------------- helpers

@@ -152,7 +152,7 @@ class ManifestSigner:
         (OutputExistsError). The signed file is complete and synced before it takes
         the name; nothing is left behind on failure.
         """
-        from .imageio import atomic_file
+        from .safefile import atomic_file
 
         c2pa = _c2pa()
         source, destination = Path(source), Path(destination)
@@ -273,7 +273,7 @@ def write_signed(destination: str | os.PathLike[str], write: Callable[[Path], ob
     name, even when interrupted (a resumed batch would skip it). The hidden file keeps
     ``destination``'s extension, so that ``write`` picks the same format, and is removed.
     """
-    from .imageio import hidden_prefix
+    from .safefile import hidden_prefix
 
     destination = Path(destination)
     signable_mime(destination)

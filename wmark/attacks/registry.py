@@ -201,8 +201,8 @@ def apply_chain(image: Any, chain: str | Iterable[Sequence[Any]], seed: int = 0)
 
     ``image`` is H×W×3 uint8 RGB or a :class:`wmark.imageio.LoadedImage`; the result
     is of the same kind (a LoadedImage keeps its metadata unless a step strips it, and
-    its alpha when the size is unchanged). ``chain`` may also be a preset name. Every step is checked before
-    the first one runs.
+    its alpha when the size is unchanged; it is 8-bit, its 16-bit samples dropped).
+    ``chain`` may also be a preset name. Every step is checked before the first one runs.
     """
     import numpy as np
 
@@ -221,8 +221,9 @@ def apply_chain(image: Any, chain: str | Iterable[Sequence[Any]], seed: int = 0)
         return out
     alpha = image.alpha if image.alpha is not None and image.alpha.shape == out.shape[:2] else None
     if strip:
-        return dataclasses.replace(image, rgb=out, alpha=alpha, exif=None, icc=None, xmp=None, dpi=None)
-    return dataclasses.replace(image, rgb=out, alpha=alpha)
+        return dataclasses.replace(image, rgb=out, alpha=alpha, deep=None, exif=None, icc=None, xmp=None, dpi=None,
+                                   text=None)
+    return dataclasses.replace(image, rgb=out, alpha=alpha, deep=None)  # attacked photos are 8-bit
 
 
 def attack(image: Any, chain: str | Iterable[Sequence[Any]] | None = None, *, seed: int = 0, **steps: Value) -> Any:

@@ -366,7 +366,8 @@ def check_output(source: Path | None, destination: Path, *, force: bool = False)
 
     :func:`wmark.imageio.write_image` checks again when it writes (atomically).
     """
-    from ..imageio import check_destination, output_format
+    from ..imageio import output_format
+    from ..safefile import check_destination
 
     check_destination(destination, [source] if source is not None else [], force)
     output_format(destination)  # UsageError for an extension with no image format
