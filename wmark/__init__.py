@@ -20,13 +20,15 @@ _LAZY = {
     "extract": ("wmark.api", "extract"),
     "verify": ("wmark.api", "verify"),
     "attack": ("wmark.attacks", "attack"),
+    "IsmarkOptions": ("wmark.ismark", "IsmarkOptions"),
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .api import embed, extract, verify
-    from .attacks import attack
+    from .api import embed as embed, extract as extract, verify as verify  # re-exported (``__all__``)
+    from .attacks import attack as attack
+    from .ismark import IsmarkOptions as IsmarkOptions
 
 
 def __getattr__(name: str) -> Any:

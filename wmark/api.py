@@ -24,6 +24,7 @@ from .errors import AlreadyMarkedError, InputError, UsageError
 from .payload import Message
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .ismark import IsmarkOptions
     from .models.network import WatermarkModel
 
 MIN_SIDE = 32
@@ -176,21 +177,15 @@ def _message_bits(message: Message | str | bytes, raw_bits: int, model_name: str
     return payload.encode(_as_message(message), raw_bits, model=model_name, key=key)
 
 
-def _full_residual(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, strength: float, method: str,
+def _full_residual(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, strength: float,
                    device: str) -> np.ndarray:
-    """The mark to add to ``rgb`` (float32, 0..255 units): the encoder's residual at the
+    """The encoder's mark to add to ``rgb`` (float32, 0..255 units): its residual at the
     working size, upsampled to the photo and held at the model's energy times ``strength``."""
     import torch
 
     cover = _working(rgb, net.cfg.size).to(device)
-    target = torch.from_numpy(bits)[None].float().to(device)
-    if method == "ismark":
-        from .ismark import optimise
-
-        residual = optimise(net, cover, target, strength)
-    else:
-        with torch.no_grad():
-            residual = strength * net.residual(cover, target)
+    with torch.no_grad():
+        residual = strength * net.residual(cover, torch.from_numpy(bits)[None].float().to(device))
     height, width = rgb.shape[:2]
     return photo_residual(residual[0].permute(1, 2, 0).cpu().numpy(), width, height, strength * net.amplitude)
 
@@ -249,14 +244,17 @@ def binomial_tail(n: int, k: int) -> float:
 def embed(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
           strength: float = 1.0, method: str = "auto", key: bytes | None = None,
           device: str = "auto", force: bool = False, check: bool = True,
-          saved_quality: int | None = None) -> EmbedResult:
+          saved_quality: int | None = None, ismark: "IsmarkOptions | None" = None) -> EmbedResult:
     """Mark ``image`` with ``message`` (text, bytes or a :class:`Message`).
 
     ``key``: a secret key (:func:`wmark.keys.read_key`); only the same key reads it back.
 
     ``method``: ``encoder`` (one network pass), ``ismark`` (per-image optimisation
-    against the decoder, about 30 s on a CPU and more robust; :mod:`wmark.ismark`) or
+    against the decoder, more robust, up to ~30 s on a CPU; :mod:`wmark.ismark`) or
     ``auto``: the encoder, then ISMark for a photo whose encoder mark fails the check.
+    ``ismark``: the ISMark settings (:class:`wmark.ismark.IsmarkOptions`: iterations,
+    target PSNR, attacks, progress callback); ignored by the encoder. Without them
+    ``auto``'s fallback keeps the strength's energy (no target PSNR).
 
     An image that already carries a readable mark (with ``key`` or unkeyed) raises
     :class:`~wmark.errors.AlreadyMarkedError`; with ``force`` the old mark is taken out
@@ -283,12 +281,18 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
             raise AlreadyMarkedError(f"image already carries a wmark mark ({old_message.display()!r}); "
                                      "--force replaces it")
         old_bits = _message_bits(old_message, old_net.cfg.bits, old_name, old_key)
-        cover = cv2.subtract(rgb, _full_residual(old_net, rgb, old_bits, 1.0, "encoder", device), dtype=cv2.CV_8U)
+        cover = cv2.subtract(rgb, _full_residual(old_net, rgb, old_bits, 1.0, device), dtype=cv2.CV_8U)
     check_jpeg = min(75, saved_quality or 100)
     tries = ["encoder", "ismark"] if method == "auto" else [method]
     for used in tries:
-        full = _full_residual(net, cover, bits, strength, used, device)
-        marked = cv2.add(full, cover, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
+        if used == "ismark":
+            from .ismark import IsmarkOptions, mark
+
+            fallback = IsmarkOptions(target_psnr=None) if method == "auto" else None  # the strength's energy
+            marked = mark(net, cover, bits, strength, device, ismark or fallback)
+        else:
+            full = _full_residual(net, cover, bits, strength, device)
+            marked = cv2.add(full, cover, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
         survived = _self_check(marked, net, message, key, device, check_jpeg) if check else {}
         if all(survived.values()):
             break

@@ -68,6 +68,7 @@ def settings() -> Settings:
 
 
 _progress_console: Any = None  # the rich console of the live progress bar, if any
+_progress_live: Any = None  # its rich Progress, where :func:`task_progress` adds lines
 
 
 def echo_err(message: str) -> None:
@@ -142,7 +143,7 @@ def progress_bar(total: int, label: str = "", *, quiet: bool = False) -> Iterato
     Shown only when stderr is a terminal, there is work, and neither ``--quiet`` nor
     ``quiet`` is set; otherwise ``advance`` does nothing. :func:`echo_err` prints above it.
     """
-    global _progress_console
+    global _progress_console, _progress_live
     if quiet or settings().quiet or total <= 0 or not sys.stderr.isatty():
         yield lambda description="": None
         return
@@ -153,11 +154,33 @@ def progress_bar(total: int, label: str = "", *, quiet: bool = False) -> Iterato
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(label, total=total)
-        _progress_console = console
+        _progress_console, _progress_live = console, progress
         try:
             yield lambda description="": progress.update(task, advance=1, description=description or label)
         finally:
-            _progress_console = None
+            _progress_console = _progress_live = None
+
+
+@contextmanager
+def task_progress(total: int) -> Iterator[Callable[[int, str], None]]:
+    """A line of its own on the live :func:`progress_bar` for the steps of one input (e.g.
+    ISMark's iterations); yields ``update(completed, description)``. The line appears at
+    the first update and goes at the end; without a live bar ``update`` does nothing."""
+    progress, task = _progress_live, None
+
+    def update(completed: int, description: str) -> None:
+        nonlocal task
+        if progress is None:
+            return
+        if task is None:
+            task = progress.add_task(description, total=total)
+        progress.update(task, completed=completed, description=description)
+
+    try:
+        yield update
+    finally:
+        if task is not None:
+            progress.remove_task(task)
 
 
 # --------------------------------------------------------------------------- inputs

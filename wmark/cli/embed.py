@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -12,10 +13,23 @@ from ..errors import OutputExistsError, UsageError, WeakMarkError
 from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, MessageSpec,
                      ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RayOption, RecursiveOption,
                      TimeoutOption, check_output, expand_inputs, load_key, note, output_path_for, read_input,
-                     run_per_input)
+                     run_per_input, task_progress)
 
 DeviceOption = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|mps",
                                            help="Where the model runs.")]
+ISMARK_PANEL = "ISMark (--method ismark, and auto's fallback)"
+ItersOption = Annotated[Optional[int], typer.Option(
+    "--iters", min=0, metavar="K", show_default=False, rich_help_panel=ISMARK_PANEL,
+    help="At most K optimisation steps (default 200); it stops sooner once every attack reads every bit with "
+         "a margin.")]
+TargetPsnrOption = Annotated[Optional[float], typer.Option(
+    "--target-psnr", metavar="DB", show_default=False, rich_help_panel=ISMARK_PANEL,
+    help="Least PSNR of the marked photo (default 40 with --method ismark, none for auto; 20 to 55); it only "
+         "ever lowers the --strength's energy.")]
+AttacksOption = Annotated[Optional[str], typer.Option(
+    "--attacks", metavar="LIST", show_default=False, rich_help_panel=ISMARK_PANEL,
+    help="Attacks to harden against, comma-separated (default jpeg,resize,blur,saturation; also webp, crop, "
+         "crop-edge, rotate, median, noise, salt-pepper, brightness, contrast, hue).")]
 
 
 def to_message(spec: MessageSpec) -> Any:
@@ -36,14 +50,18 @@ def embed(
     hex_: HexOption = None,
     bits: BitsOption = None,
     method: Annotated[str, typer.Option("--method", metavar="auto|encoder|ismark",
-                                        help="encoder: one network pass; ismark: per-image optimisation (~30 s); "
-                                             "auto: ismark where the encoder's mark fails the self-check.")] = "auto",
+                                        help="encoder: one network pass; ismark: per-image optimisation against the "
+                                             "decoder (a few s, up to ~30 s; the ISMark options below); auto: ismark "
+                                             "where the encoder's mark fails the self-check.")] = "auto",
     strength: Annotated[float, typer.Option("--strength", min=0.05, max=10.0, metavar="F",
                                             help="Residual strength: higher survives more, shows more.")] = 1.0,
     model: ModelOption = None,
     key: KeyOption = None,
     quality: QualityOption = None,
     device: DeviceOption = "auto",
+    iters: ItersOption = None,
+    target_psnr: TargetPsnrOption = None,
+    attacks: AttacksOption = None,
     c2pa_sign: Annotated[tuple[Path, Path] | None, typer.Option(
         "--c2pa-sign", metavar="CERT KEY", show_default=False,
         help="Also write a signed C2PA manifest recording the mark (PEM certificate chain, PEM key; "
@@ -65,7 +83,8 @@ def embed(
     Every mark is read back from the output and from a JPEG 75 copy of it; one that fails
     is reported as not robust (--strict refuses it). PSNR is reported (stderr, --json).
     --c2pa-sign CERT KEY also signs a C2PA manifest into the output (JPEG, PNG, WebP, TIFF)
-    whose soft-binding assertion records the mark.
+    whose soft-binding assertion records the mark. --method ismark optimises each photo
+    against the decoder through the --attacks' noise layers (a progress line on a terminal).
     """
     from .common import message_spec
 
@@ -74,6 +93,7 @@ def embed(
 
     if method not in METHODS:
         raise UsageError(f"--method must be one of {', '.join(METHODS)} (got {method!r})")
+    options = ismark_options(method, iters, target_psnr, attacks)
     message = to_message(spec)
     secret = load_key(key)
     signer = None
@@ -101,9 +121,16 @@ def embed(
         if not force and os.path.lexists(destination):  # done by an earlier (interrupted) run
             return skipped(destination)
         image = read_input(path)
-        result = api.embed(image.rgb, message, model=model or "default", strength=strength, device=device,
-                           method=method, key=secret, force=force,
-                           saved_quality=output_quality(output_format(destination), image, quality))
+        steps: list[int] = []  # ISMark's iterations, as they go
+        with task_progress(options.iterations if options else 0) as update:
+            def progress(iteration: int, loss: float, accuracy: float, psnr: float) -> None:
+                steps.append(iteration)
+                update(iteration, f"ISMark {path.name}: loss {loss:.4f}, bits {accuracy:.1%}, {psnr:.1f} dB")
+
+            result = api.embed(image.rgb, message, model=model or "default", strength=strength, device=device,
+                               method=method, key=secret, force=force,
+                               saved_quality=output_quality(output_format(destination), image, quality),
+                               ismark=options and replace(options, progress=progress))
         failed = [name for name, ok in result.survived.items() if not ok]
         if failed and strict:
             raise WeakMarkError(f"{path}: the mark does not read back after {', '.join(failed)}; nothing written "
@@ -120,7 +147,8 @@ def embed(
             return skipped(destination)
         if result.replaced is not None:
             note(f"{path}: replaced its earlier mark {result.replaced.display()!r}")
-        note(f"{path} -> {destination} (PSNR {result.psnr:.1f} dB)")
+        used = f", ISMark {steps[-1]} iterations" if result.method == "ismark" and steps else ""
+        note(f"{path} -> {destination} (PSNR {result.psnr:.1f} dB{used})")
         if failed:
             note(f"warning: {path}: the mark is not robust: it does not read back after {', '.join(failed)} "
                  "(raise --strength, or use a larger, more textured photo)")
@@ -128,6 +156,8 @@ def embed(
                   "method": result.method, "strength": strength, "bits": "".join(map(str, result.bits.tolist())),
                   "robust": result.robust, "survived": result.survived,
                   "replaced": None if result.replaced is None else result.replaced.display()}
+        if result.method == "ismark":
+            record["iterations"] = steps[-1] if steps else 0
         if signer is not None:
             record["c2pa"] = binding.to_dict()
         return Outcome(record)
@@ -136,6 +166,25 @@ def embed(
                             jobs=jobs, ray=ray, timeout=timeout)
     if status:
         raise typer.Exit(status)
+
+
+def ismark_options(method: str, iters: int | None, target_psnr: float | None, attacks: str | None) -> Any:
+    """The :class:`~wmark.ismark.IsmarkOptions` of the command line (None for ``encoder``,
+    which refuses them; ``auto``'s fallback has no target PSNR unless one is given);
+    UsageError for an unknown attack or a target out of range."""
+    given = [name for name, value in (("--iters", iters), ("--target-psnr", target_psnr), ("--attacks", attacks))
+             if value is not None]
+    if method == "encoder":
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --method ismark or auto")
+        return None
+    from ..ismark import IsmarkOptions
+
+    settings = {"iterations": iters, "target_psnr": target_psnr, "attacks": attacks}
+    options = IsmarkOptions(**{name: value for name, value in settings.items() if value is not None})
+    if method == "auto" and target_psnr is None:  # the fallback keeps the --strength's energy
+        options = replace(options, target_psnr=None)
+    return options
 
 
 def register(app: typer.Typer) -> None:

@@ -46,6 +46,11 @@ def train(
                                                    help="CPU threads for torch.")] = None,
     enhance: Annotated[Optional[Path], typer.Option("--enhance", metavar="WEIGHTS", show_default=False,
                                                     help="ISMark decoder enhancing of these weights instead.")] = None,
+    enhance_decoder: Annotated[bool, typer.Option("--enhance-decoder", help="ISMark decoder enhancing of the "
+                                                  "model of --from instead (the same as --enhance MODEL).")] = False,
+    from_: Annotated[Optional[str], typer.Option("--from", metavar="MODEL", show_default=False,
+                                                 help="With --enhance-decoder: a weights file or a packaged "
+                                                      "model's name.")] = None,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Decoder-enhancing rounds (with --enhance).")] = 200,
     opt_share: Annotated[float, typer.Option("--opt-share", min=0.0, max=1.0, metavar="F",
                                              help="With --enhance: the share of rounds on ISMark-optimised marks "
@@ -53,8 +58,9 @@ def train(
 ) -> None:
     """Train a model (or resume one): checkpoints every few minutes and on Ctrl-C.
 
-    With --enhance WEIGHTS: ISMark decoder enhancing (the decoder alone, encoder frozen, on
-    marked photos under the real reference attacks); writes RUN_DIR/model.pt.
+    With --enhance WEIGHTS, or --enhance-decoder --from MODEL: ISMark decoder enhancing (the
+    decoder alone, encoder frozen, on marked photos under the real reference attacks);
+    writes RUN_DIR/model.pt.
     """
     import json
 
@@ -77,6 +83,7 @@ def train(
         raise UsageError(f"--data {data} is not a folder")
     if threads:
         torch.set_num_threads(threads)
+    enhance = _enhance_source(enhance, enhance_decoder, from_)
     if enhance is not None:
         from ..enhance import EnhanceConfig, enhance_weights
 
@@ -88,6 +95,29 @@ def train(
     except FileNotFoundError as error:
         raise UsageError(str(error)) from None
     emit_text(str(weights))
+
+
+def _enhance_source(enhance: Path | None, enhance_decoder: bool, source: str | None) -> Path | None:
+    """The weights to enhance: ``--enhance WEIGHTS``, or ``--enhance-decoder --from MODEL``
+    (a weights file or a packaged model's name); None to train. UsageError when they clash."""
+    if source is None:
+        if enhance_decoder:
+            raise UsageError("--enhance-decoder needs --from MODEL (a weights file or a packaged model's name)")
+        return enhance
+    if not enhance_decoder:
+        raise UsageError("--from MODEL goes with --enhance-decoder")
+    if enhance is not None:
+        raise UsageError("give --enhance WEIGHTS or --enhance-decoder --from MODEL, not both")
+    path = Path(source)
+    if path.is_file():
+        return path
+    from .. import zoo
+    from ..errors import ModelError
+
+    try:
+        return zoo.weights_path(zoo.get_entry(source))
+    except ModelError as error:
+        raise UsageError(f"--from {source}: not a weights file, and {error}") from None
 
 
 def register(app: typer.Typer) -> None:
