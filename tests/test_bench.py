@@ -284,6 +284,18 @@ def test_accuracy_is_measured_on_the_alignment_extract_would_pick(monkeypatch, k
     assert image["clean_found"] is True and image["clean_verified"] is True  # the fake "decodes" clean photos too
 
 
+def test_a_key_marks_and_reads_every_message(kodak_paths, tiny_model):
+    """With a key the messages are embedded and read with it: a clean photo still reads nothing,
+    and the keyed marks decode exactly as the unkeyed ones do."""
+    keyed, plain = (bench.run_benchmark(kodak_paths[:2], attacks="none", model=tiny_model, size=SIZE, device="cpu",
+                                        message_mode="text", key=key) for key in (b"k" * 16, None))
+    assert keyed.settings["keyed"] and not plain.settings["keyed"]
+    for run in (keyed, plain):
+        (system,) = run.systems
+        assert [image["attacks"]["none"]["recovered"] for image in system.images] == [True, True]
+        assert not any(image["clean_found"] for image in system.images)
+
+
 def test_unreadable_photo_is_skipped_or_raised(tmp_path, kodak_paths, tiny_model):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")
@@ -387,6 +399,20 @@ def test_cli_errors(tiny_zoo, photos, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert invoke("bench", photos, "--out", blocker).exit_code == EXIT_OUTPUT
+
+
+def test_cli_key(tiny_zoo, photos, tmp_path):
+    key = tmp_path / "owner.key"
+    assert invoke("keygen", "-o", key).exit_code == 0
+    result = invoke("bench", photos, "--attacks", "none", "--size", SIZE, "--messages", "text", "--limit", 1,
+                    "--key", key, "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["settings"]["keyed"] and f"--key {key}" in data["settings"]["command"]
+    assert data["summary"][0]["attacks"]["none"]["recovered"] == 1
+    (tmp_path / "bad.key").write_text("not hex")
+    bad = invoke("bench", photos, "--key", tmp_path / "bad.key")
+    assert bad.exit_code == EXIT_USAGE and len(bad.output.strip().splitlines()) == 1
 
 
 def test_cli_bad_photo_is_skipped_with_exit_3(tiny_zoo, photos, tmp_path):

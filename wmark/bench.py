@@ -136,10 +136,12 @@ def prepare(rgb: np.ndarray, size: int | None) -> np.ndarray:
 
 
 class _Wmark:
-    def __init__(self, net: Any, method: str, device: str, mode: str, text: str | None, strength: float):
+    def __init__(self, net: Any, method: str, device: str, mode: str, text: str | None, strength: float,
+                 key: bytes | None = None):
         from . import payload
 
         self.net, self.method, self.device, self.mode, self.strength = net, method, device, mode, strength
+        self.key = key
         self.name, self.bits, self.text, self.room = f"wmark {method}", net.cfg.bits, text, 0
         if mode != "bits":  # PayloadError (exit 2) now when the model or the text cannot carry a message
             self.room = payload.capacity(self.bits).max_bytes
@@ -158,13 +160,13 @@ class _Wmark:
             start = time.perf_counter()
             # The bench reads every mark itself; only ``auto`` needs the self-check (to choose).
             result = api.embed(rgb, message, model=self.net, method=self.method, strength=self.strength,
-                               device=self.device, check=self.method == "auto")
+                               device=self.device, key=self.key, check=self.method == "auto")
             embed_s.append(time.perf_counter() - start)
             return result
 
-        def timed(function: Callable[..., Any], image: np.ndarray) -> Any:
+        def timed(function: Callable[..., Any], image: np.ndarray, **options: Any) -> Any:
             start = time.perf_counter()
-            out = function(image, model=self.net, device=self.device)
+            out = function(image, model=self.net, device=self.device, **options)
             extract_s.append(time.perf_counter() - start)
             extract_mp.append(_megapixels(image))
             return out
@@ -188,11 +190,11 @@ class _Wmark:
             rec.setdefault("psnr", marked.psnr)
             rec.setdefault("ssim", ssim(rgb, marked.image))
             for name, chain in columns.items():
-                found = timed(api.extract, apply_chain(marked.image, chain, seed=seed))
+                found = timed(api.extract, apply_chain(marked.image, chain, seed=seed), key=self.key)
                 rec["attacks"][name].update(
                     recovered=bool(found.found and found.message == message),
                     accuracy_message=float(np.mean((found.probabilities > 0.5) == marked.bits.astype(bool))))
-            rec["clean_found"] = bool(timed(api.extract, rgb).found)
+            rec["clean_found"] = bool(timed(api.extract, rgb, key=self.key).found)
         rec["embed_s"], rec["extract_s"] = _mean(embed_s), _mean(extract_s)
         rec["megapixels"], rec["extract_megapixels"] = _megapixels(rgb), _mean(extract_mp)
         return rec
@@ -308,7 +310,7 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
                   method: str | Sequence[str] = "encoder", model: Any = "default", strength: float = 1.0,
                   size: int | None = DEFAULT_SIZE,
                   seed: int = 0, message_mode: str = "both", text: str | None = None,
-                  peers: bool | Sequence[str] = False, device: str = "auto",
+                  peers: bool | Sequence[str] = False, device: str = "auto", key: bytes | None = None,
                   progress: Callable[[int, int, str], None] | None = None,
                   on_error: Callable[[Path, Exception], None] | None = None, command: str = "",
                   journal: str | os.PathLike[str] | None = None,
@@ -317,7 +319,8 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
 
     ``model``: a packaged model's name or a :class:`WatermarkModel`. ``method``:
     ``encoder``, ``ismark``, ``auto`` or several (a list). ``progress(done, total, label)`` is called
-    after each photo and system. A photo that cannot be read goes to ``on_error`` (and
+    after each photo and system. ``key``: a secret key the messages are embedded and read
+    with (raw bits are never keyed). A photo that cannot be read goes to ``on_error`` (and
     is skipped) when given, else its InputError is raised. ``journal``: a JSON-lines
     file the per-photo records go to as they finish, and are taken from on a re-run
     with the same settings (``log`` hears which).
@@ -342,7 +345,7 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
         model_name, net = zoo.get_entry(model).name, zoo.load_model(model, device)
     else:
         model_name, net = "custom", model.to(device).eval()
-    systems: list[Any] = [_Wmark(net, m, device, message_mode, text, strength) for m in methods]
+    systems: list[Any] = [_Wmark(net, m, device, message_mode, text, strength, key) for m in methods]
     peer_names = PEERS if peers is True else (peers or ())
     found_peers, skipped = load_peers(net.cfg.bits, peer_names) if peer_names else ([], [])
     systems += found_peers
@@ -354,6 +357,7 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     peer_versions = {package: version(package) for package in sorted(packages)}
     same = {"attacks": columns, "methods": methods, "model": model_name, "weights": _fingerprint(net, model),
             "strength": strength, "size": size, "seed": seed, "message_mode": message_mode, "text": text,
+            "keyed": key is not None,
             "systems": [system.name for system in systems], "device": device, "wmark": __version__}
     book = Journal(journal, json.loads(json.dumps(same, default=str)), log) if journal is not None else None
     resumed = 0
@@ -397,7 +401,8 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     settings = {
         "command": command or "wmark.bench.run_benchmark", "attacks": columns, "methods": methods,
         "model": model_name, "strength": strength, "raw_bits": net.cfg.bits, "model_size": net.cfg.size,
-        "size": size, "seed": seed, "message_mode": message_mode, "text": text, "images": images,
+        "size": size, "seed": seed, "message_mode": message_mode, "text": text, "keyed": key is not None,
+        "images": images,
         "resumed": resumed, "journal": os.fspath(journal) if journal is not None else None,
         "device": device, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"wmark": __version__, "torch": torch.__version__, "numpy": np.__version__,

@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import EXIT_INPUT, EXIT_OK, InputError, OutputError, UsageError
-from .common import (ModelOption, RecursiveOption, emit_text, ensure_folder, expand_inputs, note, progress_bar,
-                     report_error)
+from .common import (KeyOption, ModelOption, RecursiveOption, emit_text, ensure_folder, expand_inputs, load_key, note,
+                     progress_bar, report_error)
 from .embed import DeviceOption
 
 
@@ -52,6 +52,7 @@ def bench(
     fresh: Annotated[bool, typer.Option("--fresh", help="Measure every photo again, ignoring REPORT_DIR/images.jsonl.")
                      ] = False,
     device: DeviceOption = "auto",
+    key: KeyOption = None,
     recursive: RecursiveOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the JSON report, not the table.")] = False,
 ) -> None:
@@ -65,6 +66,7 @@ def bench(
 
     columns = ",".join([*([attacks] if attacks else []), *(preset or [])]) or "reference"
     parse_attacks(columns)  # an unknown attack fails before any work
+    secret = load_key(key)
     from ..api import METHODS
 
     if set(m.strip() for m in method.split(",")) - set(METHODS):
@@ -87,6 +89,7 @@ def bench(
     command += ["--strength", f"{strength:g}"] if strength != 1.0 else []
     command += (["--model", model] if model else []) + (["--limit", str(limit)] if limit else [])
     command += ["--peers"] if peers else []
+    command += ["--key", os.fspath(key)] if key else []
     journal = out / JOURNAL if out is not None else None
     if journal is not None and fresh:
         journal.unlink(missing_ok=True)
@@ -105,7 +108,7 @@ def bench(
             status = max(status, report_error(error, path))
 
         report = run_benchmark(paths, attacks=columns, method=method, model=model or "default", strength=strength,
-                               size=size or None, seed=seed, message_mode=messages, peers=peers, device=device,
+                               size=size or None, seed=seed, message_mode=messages, peers=peers, device=device, key=secret,
                                progress=progress, on_error=on_error, command=shlex.join(command),
                                journal=journal, log=note)
     for item in report.skipped:
