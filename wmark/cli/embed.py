@@ -77,14 +77,11 @@ def embed(
 ) -> None:
     """Hide a message in photos: [b]wmark embed photo.jpg --msg owner[/b] writes photo.wm.jpg.
 
-    The output keeps the input's format, EXIF/ICC/XMP, alpha and JPEG quality; the input is
-    never overwritten. An existing output is skipped (so an interrupted run can be run
-    again). A photo that already carries a mark is refused (exit 6). --force replaces both.
-    Every mark is read back from the output and from a JPEG 75 copy of it; one that fails
-    is reported as not robust (--strict refuses it). PSNR is reported (stderr, --json).
-    --c2pa-sign CERT KEY also signs a C2PA manifest into the output (JPEG, PNG, WebP, TIFF)
-    whose soft-binding assertion records the mark. --method ismark optimises each photo
-    against the decoder through the --attacks' noise layers (a progress line on a terminal).
+    The output keeps the input's format, EXIF/ICC/XMP, PNG text, alpha, JPEG quality (4:4:4 chroma) and 16-bit PNG depth; the input is never overwritten. An existing output is skipped (so an interrupted run can be run again). A photo that already carries a mark is refused (exit 6). --force replaces both.
+
+    Every mark is read back from the output and from a JPEG 75 copy of it; one that fails is reported as not robust (--strict refuses it). PSNR is reported (stderr, --json).
+
+    --method ismark optimises each photo against the decoder through the --attacks' noise layers (a progress line on a terminal). --c2pa-sign CERT KEY also signs a C2PA manifest into the output (JPEG, PNG, WebP, TIFF) whose soft-binding assertion records the mark.
     """
     from .common import message_spec
 
