@@ -296,6 +296,19 @@ def test_a_key_marks_and_reads_every_message(kodak_paths, tiny_model):
         assert not any(image["clean_found"] for image in system.images)
 
 
+def test_ismark_options_reach_the_ismark_method(kodak_paths, tiny_model, monkeypatch):
+    from wmark import IsmarkOptions, api
+
+    seen = []
+    embed = api.embed
+    monkeypatch.setattr(api, "embed", lambda *a, **k: seen.append((k.get("method"), k.get("ismark"))) or embed(*a, **k))
+    options = IsmarkOptions(iterations=1, attacks="blur")
+    report = bench.run_benchmark(kodak_paths[:1], attacks="none", method="encoder,ismark", model=tiny_model,
+                                 size=SIZE, device="cpu", message_mode="bits", ismark=options)
+    assert seen == [("encoder", None), ("ismark", options)]
+    assert "iterations=1" in report.settings["ismark"]
+
+
 def test_unreadable_photo_is_skipped_or_raised(tmp_path, kodak_paths, tiny_model):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")

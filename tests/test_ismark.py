@@ -127,6 +127,7 @@ def test_every_noise_layer_is_a_registry_attack_and_named_in_the_help():
     assert set(ismark.DEFAULT_ATTACKS) <= set(LAYERS)
     help_text = AttacksOption.__metadata__[0].help
     assert all(name in help_text for name in LAYERS)
+    assert f"default {','.join(ismark.DEFAULT_ATTACKS)};" in help_text
     x = torch.rand(2, 3, 32, 32, requires_grad=True)
     for name, (_, noise) in LAYERS.items():
         out = noise(x, torch.Generator().manual_seed(0))

@@ -137,11 +137,11 @@ def prepare(rgb: np.ndarray, size: int | None) -> np.ndarray:
 
 class _Wmark:
     def __init__(self, net: Any, method: str, device: str, mode: str, text: str | None, strength: float,
-                 key: bytes | None = None):
+                 key: bytes | None = None, ismark: Any = None):
         from . import payload
 
         self.net, self.method, self.device, self.mode, self.strength = net, method, device, mode, strength
-        self.key = key
+        self.key, self.ismark = key, ismark
         self.name, self.bits, self.text, self.room = f"wmark {method}", net.cfg.bits, text, 0
         if mode != "bits":  # PayloadError (exit 2) now when the model or the text cannot carry a message
             self.room = payload.capacity(self.bits).max_bytes
@@ -160,7 +160,8 @@ class _Wmark:
             start = time.perf_counter()
             # The bench reads every mark itself; only ``auto`` needs the self-check (to choose).
             result = api.embed(rgb, message, model=self.net, method=self.method, strength=self.strength,
-                               device=self.device, key=self.key, check=self.method == "auto")
+                               device=self.device, key=self.key, check=self.method == "auto",
+                               ismark=self.ismark if self.method != "encoder" else None)
             embed_s.append(time.perf_counter() - start)
             return result
 
@@ -311,6 +312,7 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
                   size: int | None = DEFAULT_SIZE,
                   seed: int = 0, message_mode: str = "both", text: str | None = None,
                   peers: bool | Sequence[str] = False, device: str = "auto", key: bytes | None = None,
+                  ismark: Any = None,
                   progress: Callable[[int, int, str], None] | None = None,
                   on_error: Callable[[Path, Exception], None] | None = None, command: str = "",
                   journal: str | os.PathLike[str] | None = None,
@@ -320,7 +322,8 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     ``model``: a packaged model's name or a :class:`WatermarkModel`. ``method``:
     ``encoder``, ``ismark``, ``auto`` or several (a list). ``progress(done, total, label)`` is called
     after each photo and system. ``key``: a secret key the messages are embedded and read
-    with (raw bits are never keyed). A photo that cannot be read goes to ``on_error`` (and
+    with (raw bits are never keyed). ``ismark``: :class:`wmark.IsmarkOptions` for the
+    ``ismark`` and ``auto`` methods (their defaults otherwise). A photo that cannot be read goes to ``on_error`` (and
     is skipped) when given, else its InputError is raised. ``journal``: a JSON-lines
     file the per-photo records go to as they finish, and are taken from on a re-run
     with the same settings (``log`` hears which).
@@ -345,7 +348,7 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
         model_name, net = zoo.get_entry(model).name, zoo.load_model(model, device)
     else:
         model_name, net = "custom", model.to(device).eval()
-    systems: list[Any] = [_Wmark(net, m, device, message_mode, text, strength, key) for m in methods]
+    systems: list[Any] = [_Wmark(net, m, device, message_mode, text, strength, key, ismark) for m in methods]
     peer_names = PEERS if peers is True else (peers or ())
     found_peers, skipped = load_peers(net.cfg.bits, peer_names) if peer_names else ([], [])
     systems += found_peers
@@ -357,7 +360,7 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     peer_versions = {package: version(package) for package in sorted(packages)}
     same = {"attacks": columns, "methods": methods, "model": model_name, "weights": _fingerprint(net, model),
             "strength": strength, "size": size, "seed": seed, "message_mode": message_mode, "text": text,
-            "keyed": key is not None,
+            "keyed": key is not None, "ismark": repr(ismark) if ismark is not None else None,
             "systems": [system.name for system in systems], "device": device, "wmark": __version__}
     book = Journal(journal, json.loads(json.dumps(same, default=str)), log) if journal is not None else None
     resumed = 0
@@ -402,7 +405,7 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
         "command": command or "wmark.bench.run_benchmark", "attacks": columns, "methods": methods,
         "model": model_name, "strength": strength, "raw_bits": net.cfg.bits, "model_size": net.cfg.size,
         "size": size, "seed": seed, "message_mode": message_mode, "text": text, "keyed": key is not None,
-        "images": images,
+        "ismark": repr(ismark) if ismark is not None else None, "images": images,
         "resumed": resumed, "journal": os.fspath(journal) if journal is not None else None,
         "device": device, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"wmark": __version__, "torch": torch.__version__, "numpy": np.__version__,

@@ -28,8 +28,8 @@ TargetPsnrOption = Annotated[Optional[float], typer.Option(
          "ever lowers the --strength's energy.")]
 AttacksOption = Annotated[Optional[str], typer.Option(
     "--attacks", metavar="LIST", show_default=False, rich_help_panel=ISMARK_PANEL,
-    help="Attacks to harden against, comma-separated (default jpeg,resize,blur,saturation; also webp, crop, "
-         "crop-edge, rotate, median, noise, salt-pepper, brightness, contrast, hue).")]
+    help="Attacks to harden against, comma-separated (default jpeg,resize,blur,saturation,brightness,contrast,"
+         "crop-edge; also webp, crop, rotate, median, noise, salt-pepper, hue).")]
 
 
 def to_message(spec: MessageSpec) -> Any:
