@@ -128,6 +128,10 @@ def test_every_noise_layer_is_a_registry_attack_and_named_in_the_help():
     help_text = AttacksOption.__metadata__[0].help
     assert all(name in help_text for name in LAYERS)
     assert f"default {','.join(ismark.DEFAULT_ATTACKS)};" in help_text
+    bright = torch.full((1, 3, 8, 8), 0.95)
+    bright[..., :4] = 0.1  # half dark: contrast x1.3 about the mean takes the bright half over 1
+    for name in ("brightness", "contrast"):  # the real attacks clip to 8 bits: so do their stand-ins
+        assert LAYERS[name][1](bright, torch.Generator()).max() <= 1.0, name
     x = torch.rand(2, 3, 32, 32, requires_grad=True)
     for name, (_, noise) in LAYERS.items():
         out = noise(x, torch.Generator().manual_seed(0))

@@ -72,7 +72,7 @@ LAYERS: dict[str, tuple[str, Noise]] = {
     "noise": ("Gaussian noise, sigma 0.02", lambda x, g: layers.gaussian_noise(x, 0.02, g)),
     "salt-pepper": ("salt and pepper on 2 % of the pixels", lambda x, g: layers.salt_pepper(x, 0.02, g)),
     "brightness": ("brightness x1.3, clipped", lambda x, g: layers.brightness(x, 1.3).clamp(0, 1)),
-    "contrast": ("contrast x1.3", lambda x, g: layers.contrast(x, 1.3)),
+    "contrast": ("contrast x1.3, clipped", lambda x, g: layers.contrast(x, 1.3).clamp(0, 1)),
     "saturation": ("greyscale (saturation 0)", lambda x, g: layers.saturation(x, 0.0)),
     "hue": ("hue rotated 20 degrees", lambda x, g: layers.hue(x, 20.0)),
 }
