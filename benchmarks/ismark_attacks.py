@@ -39,10 +39,10 @@ def main() -> None:
                 "psnr": round(image["psnr"], 2), "embed_s": round(image["embed_s"], 1),
                 "under_99": {column: round(value["accuracy"], 3) for column, value in image["attacks"].items()
                              if value["accuracy"] < 0.99}} for image in system.images}
+            means = {column: round(system.column(column, "accuracy"), 4) for column in report.attacks}
             print(json.dumps({"attacks": attacks, "iterations": iterations,
-                              "seconds": round(time.perf_counter() - started),
-                              "mean": {column: round(system.column(column, "accuracy"), 4) for column in report.attacks},
-                              "photos": photos}), flush=True)
+                              "seconds": round(time.perf_counter() - started), "mean": means, "photos": photos}),
+                  flush=True)
 
 
 if __name__ == "__main__":

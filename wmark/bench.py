@@ -323,8 +323,8 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     ``encoder``, ``ismark``, ``auto`` or several (a list). ``progress(done, total, label)`` is called
     after each photo and system. ``key``: a secret key the messages are embedded and read
     with (raw bits are never keyed). ``ismark``: :class:`wmark.IsmarkOptions` for the
-    ``ismark`` and ``auto`` methods (their defaults otherwise). A photo that cannot be read goes to ``on_error`` (and
-    is skipped) when given, else its InputError is raised. ``journal``: a JSON-lines
+    ``ismark`` and ``auto`` methods (their defaults otherwise). A photo that cannot be
+    read goes to ``on_error`` (and is skipped) when given, else its InputError is raised. ``journal``: a JSON-lines
     file the per-photo records go to as they finish, and are taken from on a re-run
     with the same settings (``log`` hears which).
     """
@@ -358,9 +358,9 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
 
     packages = {"blind-watermark" if x.name == "blind-watermark" else "invisible-watermark" for x in found_peers}
     peer_versions = {package: version(package) for package in sorted(packages)}
+    options = {"keyed": key is not None, "ismark": repr(ismark) if ismark is not None else None}
     same = {"attacks": columns, "methods": methods, "model": model_name, "weights": _fingerprint(net, model),
-            "strength": strength, "size": size, "seed": seed, "message_mode": message_mode, "text": text,
-            "keyed": key is not None, "ismark": repr(ismark) if ismark is not None else None,
+            "strength": strength, "size": size, "seed": seed, "message_mode": message_mode, "text": text, **options,
             "systems": [system.name for system in systems], "device": device, "wmark": __version__}
     book = Journal(journal, json.loads(json.dumps(same, default=str)), log) if journal is not None else None
     resumed = 0
@@ -404,8 +404,7 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     settings = {
         "command": command or "wmark.bench.run_benchmark", "attacks": columns, "methods": methods,
         "model": model_name, "strength": strength, "raw_bits": net.cfg.bits, "model_size": net.cfg.size,
-        "size": size, "seed": seed, "message_mode": message_mode, "text": text, "keyed": key is not None,
-        "ismark": repr(ismark) if ismark is not None else None, "images": images,
+        "size": size, "seed": seed, "message_mode": message_mode, "text": text, **options, "images": images,
         "resumed": resumed, "journal": os.fspath(journal) if journal is not None else None,
         "device": device, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"wmark": __version__, "torch": torch.__version__, "numpy": np.__version__,

@@ -108,8 +108,8 @@ def bench(
             status = max(status, report_error(error, path))
 
         report = run_benchmark(paths, attacks=columns, method=method, model=model or "default", strength=strength,
-                               size=size or None, seed=seed, message_mode=messages, peers=peers, device=device, key=secret,
-                               progress=progress, on_error=on_error, command=shlex.join(command),
+                               size=size or None, seed=seed, message_mode=messages, peers=peers, device=device,
+                               key=secret, progress=progress, on_error=on_error, command=shlex.join(command),
                                journal=journal, log=note)
     for item in report.skipped:
         if item["kind"] == "peer":
