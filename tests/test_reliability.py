@@ -368,7 +368,9 @@ def batch(tmp_path, kodak_path) -> tuple[list[Path], Path]:
 
 def _run_until(command: list[str], env: dict[str, str], out: Path, *, stop_after: int, sig: int | None):
     """Start ``command``; once ``out`` holds ``stop_after`` finished files, send ``sig``."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A shell's background job inherits SIGINT ignored; a user's Ctrl-C reaches a foreground one.
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     sent = False
     start = time.monotonic()
     while sig is not None and process.poll() is None and time.monotonic() - start < 120:
@@ -479,11 +481,13 @@ def test_held_signal_is_delivered_after_the_write(tmp_path, kodak_rgb):
         return original_save(self, *args, **kwargs)
 
     Image.Image.save = save_and_interrupt
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # ignored in a shell's background job
     try:
         with pytest.raises(KeyboardInterrupt):
             imageio.write_image(target, np.ascontiguousarray(kodak_rgb))
     finally:
         Image.Image.save = original_save
+        signal.signal(signal.SIGINT, previous)
     assert sorted(os.listdir(tmp_path)) == ["out.png"]
     assert_complete_image(target)
 
