@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The reference table (DESIGN.md, "What good means"; issue 8): the 65 eval photos,
 # centre-cropped to a square and resized to 512x512, the 15 reference attacks, raw-bit
-# accuracy and exact Reed-Solomon message recovery for wmark's default model, side by
+# accuracy and exact Reed-Solomon message recovery for wmark's default model (encoder and
+# ISMark), side by
 # side with the pip-installable peers (invisible-watermark dwtDct/dwtDctSvd/rivaGan,
 # blind-watermark: pip install -e '.[bench]' onnxruntime; a missing one is skipped).
 #
-#   benchmarks/reference.sh                      # the full table (about an hour on 2 CPUs)
+#   benchmarks/reference.sh                      # the full table (about 3 h on 2 CPUs: rivaGan ~100 s a photo)
 #   benchmarks/reference.sh --limit 3            # a quick check of the command
 #   benchmarks/reference.sh --model NAME --device cuda
 #
@@ -23,5 +24,5 @@ for arg in "$@"; do
     case "$arg" in --limit|--limit=*) suffix="-partial" ;; esac
 done
 OUT=${OUT:-benchmarks/results/reference-$(date -u +%Y-%m-%d)$suffix}
-exec "$PYTHON" -m wmark bench "$DATA" --size 512 --attacks reference --method encoder --seed 0 \
+exec "$PYTHON" -m wmark bench "$DATA" --size 512 --attacks reference --method encoder,ismark --seed 0 \
     --peers --out "$OUT" "$@"
