@@ -299,9 +299,13 @@ def test_a_key_marks_and_reads_every_message(kodak_paths, tiny_model):
 def test_ismark_options_reach_the_ismark_method(kodak_paths, tiny_model, monkeypatch):
     from wmark import IsmarkOptions, api
 
-    seen = []
-    embed = api.embed
-    monkeypatch.setattr(api, "embed", lambda *a, **k: seen.append((k.get("method"), k.get("ismark"))) or embed(*a, **k))
+    seen, embed = [], api.embed
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["method"], kwargs["ismark"]))
+        return embed(*args, **kwargs)
+
+    monkeypatch.setattr(api, "embed", spy)
     options = IsmarkOptions(iterations=1, attacks="blur")
     report = bench.run_benchmark(kodak_paths[:1], attacks="none", method="encoder,ismark", model=tiny_model,
                                  size=SIZE, device="cpu", message_mode="bits", ismark=options)
