@@ -2,8 +2,7 @@
 # The reference table (DESIGN.md, "What good means"; issue 8): the 65 eval photos,
 # centre-cropped to a square and resized to 512x512, the 15 reference attacks, raw-bit
 # accuracy and exact Reed-Solomon message recovery for wmark's default model (encoder and
-# ISMark), side by
-# side with the pip-installable peers (invisible-watermark dwtDct/dwtDctSvd/rivaGan,
+# ISMark), side by side with the pip-installable peers (invisible-watermark dwtDct/dwtDctSvd/rivaGan,
 # blind-watermark: pip install -e '.[bench]' onnxruntime; a missing one is skipped).
 #
 #   benchmarks/reference.sh                      # the full table (about 3 h on 2 CPUs: rivaGan ~100 s a photo)

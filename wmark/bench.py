@@ -324,9 +324,9 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     after each photo and system. ``key``: a secret key the messages are embedded and read
     with (raw bits are never keyed). ``ismark``: :class:`wmark.IsmarkOptions` for the
     ``ismark`` and ``auto`` methods (their defaults otherwise). A photo that cannot be
-    read goes to ``on_error`` (and is skipped) when given, else its InputError is raised. ``journal``: a JSON-lines
-    file the per-photo records go to as they finish, and are taken from on a re-run
-    with the same settings (``log`` hears which).
+    read goes to ``on_error`` (and is skipped) when given, else its InputError is raised.
+    ``journal``: a JSON-lines file the per-photo records go to as they finish, and are
+    taken from on a re-run with the same settings (``log`` hears which).
     """
     from . import __version__, zoo
     from .imageio import read_image
