@@ -25,10 +25,10 @@ from PIL import Image
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 
 
-def make_photos(folder: Path, count: int, size: int, seed: int = 0) -> None:
-    """``count`` JPEG crops of ``size`` px, cut at random places from the eval photos."""
+def make_photos(folder: Path, count: int, size: int, seed: int = 0, source_dir: Path = EVAL) -> None:
+    """``count`` JPEG crops of ``size`` px, cut at random places from the photos of ``source_dir``."""
     rng = np.random.default_rng(seed)
-    sources = [np.asarray(Image.open(path).convert("RGB")) for path in sorted(EVAL.iterdir())
+    sources = [np.asarray(Image.open(path).convert("RGB")) for path in sorted(source_dir.iterdir())
                if path.suffix.lower() in (".png", ".jpg", ".jpeg")]
     sources = [s for s in sources if min(s.shape[:2]) >= size]
     folder.mkdir(parents=True)
@@ -57,18 +57,22 @@ def main() -> None:
     parser.add_argument("--count", type=int, nargs="+", default=[200])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1])
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (wmark's --device)")
+    parser.add_argument("--method", default="auto", help="embed's --method: auto, encoder or ismark")
+    parser.add_argument("--photos", type=Path, default=EVAL, help="where the crops are cut from (the eval set)")
     options = parser.parse_args()
     print("| photos | size | jobs | command | images/s | peak RSS MiB |\n| --- | --- | --- | --- | --- | --- |")
     for count in options.count:
         with tempfile.TemporaryDirectory(prefix="wmark-batch-") as tmp:
             photos = Path(tmp) / "in"
-            make_photos(photos, count, options.size)
+            make_photos(photos, count, options.size, source_dir=options.photos)
             for jobs in options.jobs:
                 marked = Path(tmp) / f"out{jobs}"
-                commands = {"embed": ["-q", "embed", str(photos), "--msg", "owner", "-o", str(marked), "--json"],
+                commands = {"embed": ["-q", "embed", str(photos), "--msg", "owner", "-o", str(marked), "--json",
+                                      "--method", options.method],
                             "extract": ["-q", "extract", str(marked), "--json"]}
                 for name, args in commands.items():
-                    seconds, peak, _ = run([*args, "--jobs", str(jobs)])
+                    seconds, peak, _ = run([*args, "--jobs", str(jobs), "--device", options.device])
                     print(f"| {count} | {options.size} | {jobs} | {name} | {count / seconds:.1f} | {peak:.0f} |",
                           flush=True)
 

@@ -237,7 +237,9 @@ class Trainer:
         export_weights(state, self.run_dir / "model.pt")
 
     def resume(self) -> None:
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+        # On the CPU first: the RNG states must stay CPU tensors; the weights and Adam's
+        # moments move to the model's device as they load.
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.mixer.load_state_dict(state["mixer"])
@@ -357,7 +359,8 @@ if __name__ == "__main__":  # pragma: no cover - a thin entry for background run
     parser.add_argument("--steps", type=int, default=100000)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train(PRESETS[args.preset], args.data, args.out, args.steps, args.resume, args.val_data,
-          log=lambda line: print(line, flush=True))
+          device=args.device, log=lambda line: print(line, flush=True))
