@@ -222,6 +222,24 @@ def test_decoder_enhancing_moves_only_the_decoder(photos):
     assert any(not torch.equal(v, model.decoder.state_dict()[k]) for k, v in decoder.items())
 
 
+def test_abstaining_makes_the_decoder_unsure_of_unmarked_photos(photos):
+    from wmark.enhance import EnhanceConfig, enhance
+
+    crops = PhotoCrops(photos)
+    side = TINY.model.size * 4
+    unmarked = torch.nn.functional.interpolate(crops.centre_batch(2, side), size=TINY.model.size, mode="area")
+
+    def confidence_after(abstain: float) -> float:
+        torch.manual_seed(0)
+        model = WatermarkModel(TINY.model)
+        cfg = EnhanceConfig(iterations=3, sub_iterations=4, batch_size=2, lr=3e-3, abstain=abstain)
+        enhance(model, lambda count, rng: crops.random_batch(count, side, rng), cfg, log=quiet([]))
+        with torch.no_grad():
+            return float((2 * torch.sigmoid(model.decoder(unmarked)) - 1).abs().mean())
+
+    assert confidence_after(10.0) < confidence_after(0.0)
+
+
 def test_the_train_command(photos, tmp_path):
     from typer.testing import CliRunner
 
@@ -237,7 +255,7 @@ def test_the_train_command(photos, tmp_path):
                                 "--steps", "5", "--resume"])
     assert again.exit_code == 0 and "resumed at step 3" in again.output
     enhanced = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "enh"),
-                                   "--enhance", str(run / "model.pt"), "--rounds", "1"])
+                                   "--enhance", str(run / "model.pt"), "--rounds", "1", "--abstain", "1"])
     assert enhanced.exit_code == 0, enhanced.output
     assert zoo.load_weights(tmp_path / "enh" / "model.pt").cfg == TINY.model
     bad = runner.invoke(app, ["train", "--preset", "nope", "--data", str(photos), "--out", str(run)])

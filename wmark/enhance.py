@@ -7,7 +7,10 @@ share ``opt_share`` of the rounds and by the encoder alone (the mark ``wmark emb
 makes by default) in the others, so that the decoder reads both, then updates
 the decoder for ``sub_iterations`` steps, each on the batch after one real attack of
 the reference table (PIL/OpenCV, :mod:`wmark.attacks`, "none" included) picked at
-random, minimising MSE(M, σ(D(NO_j(I)))) (Eq. 10). A cropped, turned or mirrored photo
+random, minimising MSE(M, σ(D(NO_j(I)))) (Eq. 10), plus, with ``abstain``, that weight
+times MSE(0.5, σ(D(NO_j(C)))) on the unmarked photos C under the same attack: a decoder
+that has no opinion on unmarked content makes its confidence a signal (extract ranks
+alignments by it, verify's p-values assume fair coins). A cropped, turned or mirrored photo
 is read, as ``extract`` reads it, at the alignment of the :mod:`wmark.sync` grid that
 decodes it (the best-matching one). As in :mod:`wmark.api`, the photos
 are ``photo_scale`` times the working size: the residual is upsampled to them, the
@@ -44,6 +47,7 @@ class EnhanceConfig:
     opt_share: float = 0.0  # wmark-v2: the encoder's marks only (the paper: 1, OPT-embedded only)
     strength: float = 1.0
     photo_scale: int = 4
+    abstain: float = 0.0  # weight of the unmarked photos' term (read as 0.5: no opinion); 0 in v2/v3
     seed: int = 0
 
 
@@ -61,10 +65,15 @@ def _mark(model: WatermarkModel, photos: torch.Tensor, bits: torch.Tensor, cfg: 
     else:
         with torch.no_grad():
             residual = cfg.strength * model.residual(covers, bits)
-    pixels = (photos * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     side = photos.shape[-1]
     return [cv2.add(photo_residual(r.permute(1, 2, 0).cpu().numpy(), side, side, cfg.strength * model.amplitude),
-                    np.ascontiguousarray(photo), dtype=cv2.CV_8U) for r, photo in zip(residual, pixels)]
+                    photo, dtype=cv2.CV_8U) for r, photo in zip(residual, _pixels(photos))]
+
+
+def _pixels(photos: torch.Tensor) -> list[np.ndarray]:
+    """B×3×P×P in [0, 1] -> uint8 P×P×3 arrays."""
+    array = (photos * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [np.ascontiguousarray(photo) for photo in array]
 
 
 def _to_tensor(images: list[np.ndarray], size: int) -> torch.Tensor:
@@ -104,6 +113,7 @@ def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], 
         photos = sample(cfg.batch_size, rng)
         bits = torch.randint(0, 2, (cfg.batch_size, model.cfg.bits)).float()
         marked = _mark(model, photos, bits, cfg, opt=rng.random() < cfg.opt_share)
+        covers = _pixels(photos) if cfg.abstain else []
         model.eval()  # batch-norm statistics stay those of training
         losses = []
         for _ in range(cfg.sub_iterations):
@@ -112,6 +122,9 @@ def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], 
             attacked = _to_tensor([apply_chain(image, name, seed=seed) for image in marked], model.cfg.size)
             attacked = _aligned(model, attacked, bits)
             loss = F.mse_loss(torch.sigmoid(model.decoder(attacked)), bits)
+            if cfg.abstain:
+                unmarked = _to_tensor([apply_chain(image, name, seed=seed) for image in covers], model.cfg.size)
+                loss = loss + cfg.abstain * (torch.sigmoid(model.decoder(unmarked)) - 0.5).square().mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -55,6 +55,9 @@ def train(
     opt_share: Annotated[float, typer.Option("--opt-share", min=0.0, max=1.0, metavar="F",
                                              help="With --enhance: the share of rounds on ISMark-optimised marks "
                                                   "(the paper: 1); the others use the encoder's.")] = 0.0,
+    abstain: Annotated[float, typer.Option("--abstain", min=0.0, metavar="W",
+                                           help="With --enhance: weight of a term that teaches the decoder to "
+                                                "read unmarked photos as 0.5 (no opinion).")] = 0.0,
 ) -> None:
     """Train a model (or resume one): checkpoints every few minutes and on Ctrl-C.
 
@@ -87,7 +90,8 @@ def train(
     if enhance is not None:
         from ..enhance import EnhanceConfig, enhance_weights
 
-        emit_text(str(enhance_weights(enhance, data, out / "model.pt", EnhanceConfig(iterations=rounds, opt_share=opt_share), log=note)))
+        emit_text(str(enhance_weights(enhance, data, out / "model.pt", EnhanceConfig(iterations=rounds, opt_share=opt_share,
+                                                                                          abstain=abstain), log=note)))
         return
     try:
         weights = run_training(cfg, data, out, steps, resume=resume, val_data=val_data,
