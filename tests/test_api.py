@@ -171,10 +171,36 @@ def test_auto_falls_back_to_ismark_when_the_encoder_mark_fails(kodak_rgb, tiny_m
     assert result.psnr < 20  # the fallback keeps the strength's energy (the tiny model's 15 dB): no 40 dB target
     # A mark that passes at once stays the encoder's; encoder and ismark never switch.
     monkeypatch.setattr(api, "_self_check", lambda *args: {"clean": True, "jpeg75": True})
+    monkeypatch.setattr(api, "_holds_colour_edits", lambda *args: True)
     assert api.embed(kodak_rgb, "hi", model=tiny_model).method == "encoder"
+    # One that passes the check but not a colour edit goes to ISMark under auto only.
+    monkeypatch.setattr(api, "_holds_colour_edits", lambda *args: False)
+    assert api.embed(kodak_rgb, "hi", model=tiny_model).method == "ismark" and calls == [1, 1]
+    assert api.embed(kodak_rgb, "hi", model=tiny_model, method="encoder").method == "encoder"
+    calls.clear()
     monkeypatch.setattr(api, "_self_check", lambda *args: {"clean": False, "jpeg75": False})
     failed = api.embed(kodak_rgb, "hi", model=tiny_model, method="encoder")
-    assert failed.method == "encoder" and failed.robust is False and calls == [1]
+    assert failed.method == "encoder" and failed.robust is False and calls == []
+
+
+def test_the_colour_checks_read_the_mark_after_each_edit(kodak_rgb, tiny_model, monkeypatch):
+    """``auto``'s colour checks read the message after greyscale, brightness and contrast,
+    each made on one copy at 4x the working size; one miss fails them."""
+    copies = []
+    monkeypatch.setattr(api, "_reads_back", lambda copy, *args: copies.append(copy) or True)
+    message = api._as_message("hi")
+    photo = kodak_rgb.repeat(2, axis=0).repeat(2, axis=1)  # 342×512: larger than 4x the working size
+    bits = api._message_bits(message, tiny_model.cfg.bits, "tiny", None)
+    assert api._holds_colour_edits(photo, tiny_model, message, bits, None, "cpu")
+    side = 4 * tiny_model.cfg.size
+    small = api._resize(photo, side, side)
+    assert [copy.shape for copy in copies] == [small.shape] * 3 == [(side, side, 3)] * 3
+    grey, bright, contrast = copies
+    assert np.array_equal(grey[..., 0], grey[..., 1]) and not np.array_equal(small[..., 0], small[..., 1])
+    assert bright.mean() > small.mean() + 10 and contrast.std() > small.std() * 1.1
+    answers = iter([True, False, True])
+    monkeypatch.setattr(api, "_reads_back", lambda *args: next(answers))
+    assert not api._holds_colour_edits(photo, tiny_model, message, bits, None, "cpu")
 
 
 def test_marks_of_an_earlier_packaged_model_stay_readable(kodak_rgb, tiny_zoo, monkeypatch):
@@ -206,10 +232,15 @@ def test_marks_of_an_earlier_packaged_model_stay_readable(kodak_rgb, tiny_zoo, m
         api.embed(old, "new")
 
 
-def test_the_self_check_of_raw_bits_is_verify(kodak_rgb, tiny_model):
-    """Raw bits carry no error correction: the check asks verify, and a mark that reads
-    stays the encoder's under ``auto`` (no needless ISMark)."""
+def test_the_self_check_of_raw_bits_counts_wrong_bits(kodak_rgb, tiny_model, monkeypatch):
+    """Raw bits carry no error correction: a mark reads back when at most 1 % of its bits
+    read wrong, and one that does stays the encoder's under ``auto`` (no needless ISMark)."""
     bits = Message.from_bits("10" * 32)
-    result = api.embed(kodak_rgb, bits, model=tiny_model)
-    assert result.survived["clean"] and api.verify(result.image, bits, model=tiny_model, search=False).match
-    assert result.method == "encoder" or not result.survived["jpeg75"]
+    result = api.embed(kodak_rgb, bits, model=tiny_model, method="encoder")
+    rows, _ = api.decode_probabilities(result.image, model=tiny_model, search=False)
+    wrong = np.mean((rows[0] > 0.5) != result.bits.astype(bool))
+    assert result.survived["clean"] == (wrong <= api.RAW_BITS_TOLERANCE)
+    monkeypatch.setattr(api, "RAW_BITS_TOLERANCE", 1.0)  # every copy reads back
+    assert api.embed(kodak_rgb, bits, model=tiny_model).method == "encoder"
+    monkeypatch.setattr(api, "RAW_BITS_TOLERANCE", -1.0)  # none does
+    assert not any(api.embed(kodak_rgb, bits, model=tiny_model, method="encoder").survived.values())

@@ -213,22 +213,45 @@ def _read_mark(rgb: np.ndarray, readers: list[tuple["WatermarkModel", str]], key
     return None
 
 
-def _self_check(marked: np.ndarray, net: "WatermarkModel", message: Message, key: bytes | None,
-                device: str, quality: int) -> dict[str, bool]:
-    """Whether ``message`` reads back from ``marked`` and from a JPEG copy of it: ``extract``
-    gives it back, or, for raw bits (no error correction to decode), ``verify`` finds
-    them at the default false-positive rate."""
+# Colour edits ``auto`` also reads its encoder mark back after (the reference columns an
+# encoder mark most often fails on): a miss sends the photo to ISMark.
+AUTO_CHECKS = {"sat0": ("saturation", 0.0), "bright1.3": ("brightness", 1.3), "contrast1.3": ("contrast", 1.3)}
+
+
+# A raw-bits mark (no error correction) reads back when at most this share of its bits is wrong.
+RAW_BITS_TOLERANCE = 0.01
+
+
+def _reads_back(copy: np.ndarray, net: "WatermarkModel", message: Message, bits: np.ndarray,
+                key: bytes | None, device: str) -> bool:
+    """``extract`` gives ``message`` back from ``copy``; for raw bits (no error correction
+    to decode), at most :data:`RAW_BITS_TOLERANCE` of the embedded ``bits`` read wrong."""
+    if message.kind == "bits":
+        rows, _ = decode_probabilities(copy, model=net, device=device, search=False)
+        return float(np.mean((rows[0] > 0.5) != bits.astype(bool))) <= RAW_BITS_TOLERANCE
+    found = _read_mark(copy, [(net, "")], [key], device)
+    return found is not None and found[0] == message
+
+
+def _self_check(marked: np.ndarray, net: "WatermarkModel", message: Message, bits: np.ndarray,
+                key: bytes | None, device: str, quality: int) -> dict[str, bool]:
+    """Whether ``message`` reads back from ``marked`` and from a JPEG copy of it."""
     from .attacks.registry import apply_attack
 
     copies = {"clean": marked, f"jpeg{quality}": apply_attack("jpeg", marked, quality)}
-    result = {}
-    for name, copy in copies.items():
-        if message.kind == "bits":
-            result[name] = verify(copy, message, model=net, device=device, search=False).match
-        else:
-            found = _read_mark(copy, [(net, "")], [key], device)
-            result[name] = found is not None and found[0] == message
-    return result
+    return {name: _reads_back(copy, net, message, bits, key, device) for name, copy in copies.items()}
+
+
+def _holds_colour_edits(marked: np.ndarray, net: "WatermarkModel", message: Message, bits: np.ndarray,
+                        key: bytes | None, device: str) -> bool:
+    """Whether ``message`` reads back after each edit of :data:`AUTO_CHECKS` (made on a copy
+    at 4× the working size: the decoder sees the photo at its working size anyway)."""
+    from .attacks.registry import apply_attack
+
+    side = 4 * net.cfg.size
+    small = marked if marked.shape[0] * marked.shape[1] <= side * side else _resize(marked, side, side)
+    return all(_reads_back(apply_attack(attack, small, value), net, message, bits, key, device)
+               for attack, value in AUTO_CHECKS.values())
 
 
 def binomial_tail(n: int, k: int) -> float:
@@ -251,7 +274,8 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
 
     ``method``: ``encoder`` (one network pass), ``ismark`` (per-image optimisation
     against the decoder, more robust, up to ~30 s on a CPU; :mod:`wmark.ismark`) or
-    ``auto``: the encoder, then ISMark for a photo whose encoder mark fails the check.
+    ``auto``: the encoder, then ISMark for a photo whose encoder mark fails the check or
+    does not read back after one of the colour edits of :data:`AUTO_CHECKS`.
     ``ismark``: the ISMark settings (:class:`wmark.ismark.IsmarkOptions`: iterations,
     target PSNR, attacks, progress callback); ignored by the encoder. Without them
     ``auto``'s fallback keeps the strength's energy (no target PSNR).
@@ -293,8 +317,10 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
         else:
             full = _full_residual(net, cover, bits, strength, device)
             marked = cv2.add(full, cover, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
-        survived = _self_check(marked, net, message, key, device, check_jpeg) if check else {}
-        if all(survived.values()):
+        survived = _self_check(marked, net, message, bits, key, device, check_jpeg) if check else {}
+        colour_checked = check and method == "auto" and used == "encoder"
+        if all(survived.values()) and (not colour_checked
+                                       or _holds_colour_edits(marked, net, message, bits, key, device)):
             break
     from .imageio import psnr
 

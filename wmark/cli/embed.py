@@ -52,7 +52,8 @@ def embed(
     method: Annotated[str, typer.Option("--method", metavar="auto|encoder|ismark",
                                         help="encoder: one network pass; ismark: per-image optimisation against the "
                                              "decoder (a few s, up to ~30 s; the ISMark options below); auto: ismark "
-                                             "where the encoder's mark fails the self-check.")] = "auto",
+                                             "where the encoder's mark fails the self-check or does not read back "
+                                             "after greyscale, brightness x1.3 or contrast x1.3.")] = "auto",
     strength: Annotated[float, typer.Option("--strength", min=0.05, max=10.0, metavar="F",
                                             help="Residual strength: higher survives more, shows more.")] = 1.0,
     model: ModelOption = None,
@@ -79,7 +80,7 @@ def embed(
 
     The output keeps the input's format, EXIF/ICC/XMP, PNG text, alpha, JPEG quality (4:4:4 chroma) and 16-bit PNG depth; the input is never overwritten. An existing output is skipped (so an interrupted run can be run again). A photo that already carries a mark is refused (exit 6). --force replaces both.
 
-    Every mark is read back from the output and from a JPEG 75 copy of it; one that fails is reported as not robust (--strict refuses it). PSNR is reported (stderr, --json).
+    Every mark is read back from the output and from a JPEG 75 copy of it (a message must decode; raw --bits must read with at most 1 % wrong); one that fails is reported as not robust (--strict refuses it). PSNR is reported (stderr, --json).
 
     --method ismark optimises each photo against the decoder through the --attacks' noise layers (a progress line on a terminal). --c2pa-sign CERT KEY also signs a C2PA manifest into the output (JPEG, PNG, WebP, TIFF) whose soft-binding assertion records the mark.
     """
