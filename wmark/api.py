@@ -215,7 +215,7 @@ def _read_mark(rgb: np.ndarray, readers: list[tuple["WatermarkModel", str]], key
 
 # Colour edits ``auto`` also reads its encoder mark back after (the reference columns an
 # encoder mark most often fails on): a miss sends the photo to ISMark.
-AUTO_CHECKS = {"sat0": ("saturation", 0.0), "bright1.3": ("brightness", 1.3), "contrast1.3": ("contrast", 1.3)}
+AUTO_CHECKS = (("saturation", 0.0), ("brightness", 1.3), ("contrast", 1.3))
 
 
 # A raw-bits mark (no error correction) reads back when at most this share of its bits is wrong.
@@ -251,7 +251,7 @@ def _holds_colour_edits(marked: np.ndarray, net: "WatermarkModel", message: Mess
     side = 4 * net.cfg.size
     small = marked if marked.shape[0] * marked.shape[1] <= side * side else _resize(marked, side, side)
     return all(_reads_back(apply_attack(attack, small, value), net, message, bits, key, device)
-               for attack, value in AUTO_CHECKS.values())
+               for attack, value in AUTO_CHECKS)
 
 
 def binomial_tail(n: int, k: int) -> float:

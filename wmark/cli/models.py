@@ -90,8 +90,8 @@ def train(
     if enhance is not None:
         from ..enhance import EnhanceConfig, enhance_weights
 
-        emit_text(str(enhance_weights(enhance, data, out / "model.pt", EnhanceConfig(iterations=rounds, opt_share=opt_share,
-                                                                                          abstain=abstain), log=note)))
+        settings = EnhanceConfig(iterations=rounds, opt_share=opt_share, abstain=abstain)
+        emit_text(str(enhance_weights(enhance, data, out / "model.pt", settings, log=note)))
         return
     try:
         weights = run_training(cfg, data, out, steps, resume=resume, val_data=val_data,
