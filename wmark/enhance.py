@@ -51,10 +51,10 @@ class EnhanceConfig:
     seed: int = 0
 
 
-def _mark(model: WatermarkModel, photos: torch.Tensor, bits: torch.Tensor, cfg: EnhanceConfig,
-          opt: bool) -> list[np.ndarray]:
-    """``photos`` (B×3×P×P) marked as :func:`wmark.api.embed` marks them (by OPT embedding
-    when ``opt``), as uint8 H×W×3."""
+def _mark(model: WatermarkModel, photos: torch.Tensor, pixels: list[np.ndarray], bits: torch.Tensor,
+          cfg: EnhanceConfig, opt: bool) -> list[np.ndarray]:
+    """``photos`` (B×3×P×P; ``pixels``: the same as uint8 P×P×3) marked as
+    :func:`wmark.api.embed` marks them (by OPT embedding when ``opt``), as uint8 P×P×3."""
     import cv2
 
     from .api import photo_residual
@@ -67,7 +67,7 @@ def _mark(model: WatermarkModel, photos: torch.Tensor, bits: torch.Tensor, cfg: 
             residual = cfg.strength * model.residual(covers, bits)
     side = photos.shape[-1]
     return [cv2.add(photo_residual(r.permute(1, 2, 0).cpu().numpy(), side, side, cfg.strength * model.amplitude),
-                    photo, dtype=cv2.CV_8U) for r, photo in zip(residual, _pixels(photos))]
+                    photo, dtype=cv2.CV_8U) for r, photo in zip(residual, pixels)]
 
 
 def _pixels(photos: torch.Tensor) -> list[np.ndarray]:
@@ -112,8 +112,8 @@ def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], 
     for round_ in range(cfg.iterations):
         photos = sample(cfg.batch_size, rng)
         bits = torch.randint(0, 2, (cfg.batch_size, model.cfg.bits)).float()
-        marked = _mark(model, photos, bits, cfg, opt=rng.random() < cfg.opt_share)
-        covers = _pixels(photos) if cfg.abstain else []
+        covers = _pixels(photos)
+        marked = _mark(model, photos, covers, bits, cfg, opt=rng.random() < cfg.opt_share)
         model.eval()  # batch-norm statistics stay those of training
         losses = []
         for _ in range(cfg.sub_iterations):
