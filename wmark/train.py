@@ -52,6 +52,9 @@ class TrainConfig:
     val_every: int = 500
     val_images: int = 32
     checkpoint_seconds: float = 300.0
+    weakest_weight: float = 0.0  # share of the loss weighted by each sample's noise error rate
+    init_from: str = ""  # weights file whose matching layers start the run (warm start)
+    exclude: str = ""  # file of photo names (one per line) never trained on: the held-out split
     seed: int = 0
 
     @classmethod
@@ -73,6 +76,13 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
+    # wmark-v4: 256 bits, luma residual, decoder standardising its input; warm-started from
+    # wmark-v3's layers; the held-out photos of benchmarks/heldout.txt never trained on.
+    "v4": TrainConfig(
+        model=ModelConfig(bits=256, size=128, patch=4, channels=96, message="processor", diffusion=True,
+                          luma=True, standardise=True),
+        start_psnr=20.0, psnr_ramp=(100, 3000), noise_free_steps=100, noise_ramp=(100, 1500),
+        weakest_weight=0.5, init_from="models/wmark-v3.pt", exclude="benchmarks/heldout.txt"),
     # A few-second smoke run for tests and for checking a set-up.
     "tiny": TrainConfig(
         model=ModelConfig(bits=16, size=64, patch=8, channels=8, encoder_blocks=1, decoder_blocks=1, psnr=30),
@@ -95,11 +105,13 @@ def training_psnr(cfg: TrainConfig, step: int) -> float:
 class PhotoCrops:
     """Photos of a folder held in memory; random square crops resized to the working size."""
 
-    def __init__(self, folder: Path, max_side: int = 512, limit: int | None = None):
+    def __init__(self, folder: Path, max_side: int = 512, limit: int | None = None,
+                 exclude: frozenset[str] = frozenset()):
         import cv2
         from PIL import Image
 
-        paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+        paths = sorted(p for p in Path(folder).rglob("*")
+                       if p.suffix.lower() in IMAGE_SUFFIXES and p.name not in exclude)[:limit]
         if not paths:
             raise FileNotFoundError(f"no photos in {folder}")
         self.images = []
@@ -147,6 +159,34 @@ class PhotoCrops:
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
     """(B,H,W,3) uint8 -> (B,3,H,W) float in [0,1]."""
     return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 255
+
+
+def read_name_list(path: str | Path) -> frozenset[str]:
+    """Photo names listed one per line (``#`` comments allowed), e.g. the held-out split."""
+    lines = (line.split("#")[0].strip() for line in Path(path).read_text().splitlines())
+    return frozenset(line for line in lines if line)
+
+
+def warm_start(model: WatermarkModel, state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy the layers of ``state`` that fit ``model``; an RGB model's colour planes fold
+    into a luma model's (the stem sums them, the head averages them). Returns the names
+    left at their random start."""
+    own = model.state_dict()
+    patch_area = model.cfg.patch ** 2
+    fresh = []
+    for name, tensor in own.items():
+        source = state.get(name)
+        if source is not None and source.shape != tensor.shape and source.dim() >= 1:
+            if name == "decoder.stem.0.weight" and source.shape[1] == 3 * tensor.shape[1]:
+                source = source.unflatten(1, (3, patch_area)).sum(dim=1)
+            elif name.startswith("encoder.head.") and source.shape[0] == 3 * tensor.shape[0]:
+                source = source.unflatten(0, (3, patch_area)).mean(dim=0)
+        if source is not None and source.shape == tensor.shape:
+            own[name] = source.to(tensor.dtype)
+        else:
+            fresh.append(name)
+    model.load_state_dict(own)
+    return fresh
 
 
 def _validation_attacks() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
@@ -214,7 +254,12 @@ class Trainer:
         self.mixer = NoiseMixer(seed=cfg.seed)
         self.step = 0
         self.psnr = cfg.start_psnr
-        self.train_photos = PhotoCrops(data)
+        if cfg.init_from:
+            weights = torch.load(cfg.init_from, map_location="cpu", weights_only=True)
+            fresh = warm_start(self.model, weights.get("state_dict", weights))
+            self.log(f"warm start from {cfg.init_from}; fresh layers: {', '.join(fresh) or 'none'}")
+        self.train_photos = PhotoCrops(data, exclude=read_name_list(cfg.exclude) if cfg.exclude else frozenset())
+        self.log(f"training on {len(self.train_photos)} photos")
         val = PhotoCrops(val_data or data, limit=cfg.val_images)
         self.val_covers = val.centre_batch(cfg.val_images, cfg.model.size).to(self.device)
         self.val_bits = torch.randint(0, 2, (len(self.val_covers), cfg.model.bits),
@@ -263,7 +308,8 @@ class Trainer:
             chains = self.mixer.sample_chains(cfg.batch_size)
         noised = self.mixer(marked, covers, _ramp(self.step, cfg.noise_ramp), chains)
         logits = self.model.decoder(noised)
-        loss = F.binary_cross_entropy_with_logits(logits, bits)
+        loss = F.binary_cross_entropy_with_logits(logits, bits, reduction="none").mean(dim=1)
+        loss = (loss * self._sample_weights(chains)).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -272,6 +318,16 @@ class Trainer:
             self.mixer.update(chains, accuracy)
         self.step += 1
         return {"loss": loss.item(), "acc": accuracy.mean().item(), "psnr": psnr}
+
+    def _sample_weights(self, chains: list[list[str]]) -> torch.Tensor:
+        """Per-sample loss weights: mean 1, the samples of the weakest noises weighted up
+        by ``weakest_weight`` of the loss (InvisMark's emphasis on the weakest transform)."""
+        share = self.cfg.weakest_weight
+        if share <= 0:
+            return torch.ones(len(chains), device=self.device)
+        errors = torch.tensor([max(max(1 - self.mixer.accuracy.get(n, 0.5) for n in chain), 1e-3)
+                               for chain in chains], device=self.device)
+        return (1 - share) + share * errors / errors.mean()
 
     def current_psnr(self) -> float:
         """The residual energy (as PSNR) of the next step."""

@@ -84,18 +84,18 @@ def dct_matrix(n: int = 8) -> torch.Tensor:
 
 
 class SpaceToDepth(nn.Module):
-    """Image -> (3*p*p, H/p, W/p) blocks; with ``dct=True`` each p x p block is replaced by
+    """Image -> (colours*p*p, H/p, W/p) blocks; with ``dct=True`` each p x p block is replaced by
     its 2-D DCT coefficients, ReDMark's "DCT as a fixed 1x1 convolution after
     space-to-depth" (§3.1). Invertible: :meth:`inverse` maps coefficients back to pixels."""
 
-    def __init__(self, patch: int, dct: bool):
+    def __init__(self, patch: int, dct: bool, colours: int = 3):
         super().__init__()
         self.patch = patch
-        channels = 3 * patch * patch
+        channels = colours * patch * patch
         if dct:
             d = dct_matrix(patch)
             basis = torch.kron(d, d)  # (p*p, p*p): coefficient (u,v) from pixel (i,j)
-            weight = torch.block_diag(*[basis] * 3)
+            weight = torch.block_diag(*[basis] * colours)
         else:
             weight = torch.eye(channels)
         self.register_buffer("weight", weight[:, :, None, None], persistent=False)

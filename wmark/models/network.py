@@ -15,6 +15,10 @@ Where each option comes from:
   after space-to-depth, circular convolutions, a strength factor on the residual.
 - StegaStamp study (``decoder_norm="instance"``): instance norm before activations.
 - TrustMark: mean-free residual, scaled by a strength factor on any image size.
+- ``luma=True``: the residual is one luma plane added equally to R, G and B (so colour
+  edits, greyscale and hue shifts leave it whole) and the decoder reads luma alone;
+  ``standardise=True``: the decoder sees each image at zero mean and unit variance, so
+  brightness and contrast gains cancel by construction.
 - ``spread=True``: a learnable linear block code beside the conv paths, the classic
   spread-spectrum watermark (one p x p x 3 pattern per bit, tiled; read back by a
   projection of the image's mean block). Encoder and decoder start matched, so bits
@@ -54,6 +58,8 @@ class ModelConfig:
     diffusion: bool = False
     attention: bool = False
     spread: bool = False
+    luma: bool = False
+    standardise: bool = False
     psnr: float = 42.0  # residual energy at strength 1, as PSNR at the working size
 
     @classmethod
@@ -70,6 +76,11 @@ class ModelConfig:
     @property
     def grid(self) -> int:
         return self.size // self.patch
+
+    @property
+    def residual_channels(self) -> int:
+        """Colour planes the encoder writes and the decoder reads: 1 (luma) or 3 (RGB)."""
+        return 1 if self.luma else 3
 
 
 def _blocks(cfg: ModelConfig, count: int, norm: str) -> nn.Sequential:
@@ -126,7 +137,9 @@ class Encoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         c0 = 3 * cfg.patch * cfg.patch
+        c_out = cfg.residual_channels * cfg.patch * cfg.patch
         self.to_blocks = SpaceToDepth(cfg.patch, cfg.dct)
+        self.from_blocks = SpaceToDepth(cfg.patch, cfg.dct, cfg.residual_channels)
         self.stem = ConvNormAct(c0, cfg.channels, cfg.encoder_norm, cfg.padding)
         self.features = _blocks(cfg, cfg.encoder_blocks, cfg.encoder_norm)
         self.message = MessageEmbedding(cfg)
@@ -134,8 +147,8 @@ class Encoder(nn.Module):
             ConvNormAct(cfg.channels + self.message.out_channels + c0, cfg.channels, cfg.encoder_norm, cfg.padding),
             _blocks(cfg, 1, cfg.encoder_norm),
         )
-        self.head = nn.Conv2d(cfg.channels + c0, c0, 1)  # MBRS: concatenate the cover, 1x1 conv
-        self.spread = nn.Linear(cfg.bits, c0, bias=False) if cfg.spread else None
+        self.head = nn.Conv2d(cfg.channels + c0, c_out, 1)  # MBRS: concatenate the cover, 1x1 conv
+        self.spread = nn.Linear(cfg.bits, c_out, bias=False) if cfg.spread else None
         if self.spread is not None:
             nn.init.orthogonal_(self.spread.weight)
 
@@ -148,8 +161,8 @@ class Encoder(nn.Module):
         out = self.head(torch.cat([fused, blocks], dim=1))
         if self.spread is not None:
             out = out + self.spread(bits.float() * 2 - 1)[:, :, None, None]
-        residual = torch.tanh(self.to_blocks.inverse(out))
-        return unit_energy(residual)
+        residual = torch.tanh(self.from_blocks.inverse(out))
+        return unit_energy(residual.expand(-1, 3, -1, -1))
 
 
 def unit_energy(residual: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -165,8 +178,8 @@ class Decoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        c0 = 3 * cfg.patch * cfg.patch
-        self.to_blocks = SpaceToDepth(cfg.patch, cfg.dct)
+        c0 = cfg.residual_channels * cfg.patch * cfg.patch
+        self.to_blocks = SpaceToDepth(cfg.patch, cfg.dct, cfg.residual_channels)
         self.stem = ConvNormAct(c0, cfg.channels, cfg.decoder_norm, cfg.padding)
         self.features = _blocks(cfg, cfg.decoder_blocks, cfg.decoder_norm)
         if cfg.diffusion:  # MBRS inverse diffusion: one plane, fully connected to the bits
@@ -177,8 +190,18 @@ class Decoder(nn.Module):
             self.fc = nn.Linear(cfg.bits, cfg.bits)
         self.despread = nn.Linear(c0, cfg.bits) if cfg.spread else None
 
+    def prepare(self, image: torch.Tensor) -> torch.Tensor:
+        """The planes the decoder reads: luma or RGB, standardised per image or mapped to [-1, 1]."""
+        if self.cfg.luma:
+            image = luma(image)
+        if not self.cfg.standardise:
+            return image * 2 - 1
+        mean = image.mean(dim=(1, 2, 3), keepdim=True)
+        std = image.std(dim=(1, 2, 3), keepdim=True)
+        return (image - mean) / (std + 1e-2)
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        blocks = self.to_blocks(image * 2 - 1)
+        blocks = self.to_blocks(self.prepare(image))
         features = self.features(self.stem(blocks))
         if self.cfg.diffusion:
             plane = self.to_plane(features)
@@ -231,6 +254,12 @@ class WatermarkModel(nn.Module):
     def forward(self, cover: torch.Tensor, bits: torch.Tensor, strength: float | torch.Tensor = 1.0) -> torch.Tensor:
         """Marked image (unclamped) at the working size."""
         return cover + strength * self.residual(cover, bits)
+
+
+def luma(image: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma plane (B,1,H,W) of an RGB batch: what an equal R=G=B residual changes."""
+    weights = image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (image * weights).sum(dim=1, keepdim=True)
 
 
 def count_parameters(model: nn.Module) -> int:
