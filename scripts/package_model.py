@@ -28,12 +28,16 @@ def main() -> None:
     parser.add_argument("--summary", required=True)
     parser.add_argument("--metrics", type=Path, help="report.json of `wmark bench`")
     parser.add_argument("--version", type=int, default=1)
+    parser.add_argument("--models-dir", type=Path, default=MODELS,
+                        help="folder of the weights and zoo.json (default: models/; another one to try a"
+                             " candidate with WMARK_MODELS_DIR=DIR)")
     args = parser.parse_args()
+    models = args.models_dir
 
     saved = torch.load(args.run / "model.pt", map_location="cpu", weights_only=True)
     state = {key: value.float() if value.is_floating_point() else value for key, value in saved["state_dict"].items()}
-    MODELS.mkdir(exist_ok=True)
-    target = MODELS / f"{args.name}.pt"
+    models.mkdir(parents=True, exist_ok=True)
+    target = models / f"{args.name}.pt"
     temporary = target.with_suffix(".pt.tmp")
     torch.save({"config": saved["config"], "state_dict": state}, temporary)
     os.replace(temporary, target)
@@ -51,7 +55,9 @@ def main() -> None:
                    "bit_accuracy_mean": round(system["mean"]["accuracy"], 4),
                    "bit_accuracy_worst": round(min(a["accuracy"] for a in attacks.values()), 4),
                    "message_recovery_mean": round(system["mean"]["recovered"], 4)}
-    index_path = MODELS / INDEX
+    index_path = models / INDEX
+    if not index_path.exists() and (MODELS / INDEX).exists():  # a candidate folder starts from the zoo
+        index_path.write_text((MODELS / INDEX).read_text())
     index = json.loads(index_path.read_text()) if index_path.exists() else {"models": []}
     entry = {"name": args.name, "version": args.version, "file": target.name, "sha256": digest,
              "bits": model.cfg.bits, "size": model.cfg.size, "summary": args.summary, "metrics": metrics}

@@ -18,6 +18,7 @@ from wmark.models.network import (
     amplitude_to_psnr,
     count_parameters,
     psnr_to_amplitude,
+    luma,
     unit_energy,
 )
 
@@ -41,6 +42,9 @@ VARIANTS = {
     "mbrs": {"block": "se", "message": "processor", "diffusion": True},
     "redmark": {"dct": True, "padding": "circular", "message": "coding"},
     "iga": {"message": "coding", "attention": True, "spread": True, "decoder_norm": "instance"},
+    "luma": {"luma": True},
+    "standardise": {"standardise": True},
+    "v4": {"message": "processor", "diffusion": True, "luma": True, "standardise": True},
 }
 
 
@@ -231,3 +235,54 @@ def test_state_dict_round_trip_reproduces_outputs():
     with torch.no_grad():
         torch.testing.assert_close(b.residual(cover, bits), a.residual(cover, bits))
         torch.testing.assert_close(b.decoder(cover), a.decoder(cover))
+
+
+def test_luma_residual_is_the_same_in_every_colour_plane():
+    model = make("v4")
+    cover, bits = inputs()
+    with torch.no_grad():
+        residual = model.residual(cover, bits)
+    torch.testing.assert_close(residual[:, 0], residual[:, 1])
+    torch.testing.assert_close(residual[:, 0], residual[:, 2])
+
+
+# Colour edits the luma, standardised decoder is invariant to by construction: a greyscale
+# copy (BT.601, as PIL's "L"), a gain, a contrast stretch about the mean, and a hue rotation
+# that keeps luma. Values stay inside [0, 1], where nothing clips.
+COLOUR_EDITS = {
+    "greyscale": lambda x: luma(x).expand(-1, 3, -1, -1),
+    "brightness1.3": lambda x: x * 1.3,
+    "contrast1.3": lambda x: (x - x.mean(dim=(1, 2, 3), keepdim=True)) * 1.3 + x.mean(dim=(1, 2, 3), keepdim=True),
+    "luma-preserving tint": lambda x: x + luma(x) * 0 + torch.tensor([0.05, -0.0255, 0.0]).view(1, 3, 1, 1)
+                                       - (torch.tensor([0.05, -0.0255, 0.0]) * torch.tensor([0.299, 0.587, 0.114])).sum(),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(COLOUR_EDITS))
+def test_luma_standardised_decoder_ignores_colour_edits(edit):
+    model = make("v4")
+    unstandardised = WatermarkModel(replace(model.cfg, standardise=False)).eval()
+    unstandardised.load_state_dict(model.state_dict())
+    cover, bits = inputs()
+    cover = 0.2 + 0.4 * cover[:, :1] + 0.05 * cover  # a photo's contrast, headroom for the edits
+    with torch.no_grad():
+        marked = model(cover, bits)
+        edited = COLOUR_EDITS[edit](marked)
+        assert 0 <= edited.min() and edited.max() <= 1
+        change = (model.decoder(edited) - model.decoder(marked)).abs().max()
+        spread = model.decoder(marked).std()
+        if edit in ("greyscale", "luma-preserving tint"):  # luma is unchanged: exactly the same read
+            assert change < 1e-4 * spread
+        else:  # a gain or stretch only moves the standardising epsilon's share
+            plain_change = (unstandardised.decoder(edited) - unstandardised.decoder(marked)).abs().max()
+            assert change < 0.1 * spread and change < 0.25 * plain_change
+
+
+def test_an_rgb_decoder_is_not_invariant_to_greyscale():
+    """The check above means something: the RGB decoder of the same family does see it."""
+    model = make("mbrs")
+    cover, bits = inputs()
+    with torch.no_grad():
+        marked = model(cover, bits)
+        grey = COLOUR_EDITS["greyscale"](marked)
+        assert (model.decoder(grey) - model.decoder(marked)).abs().max() > 1e-2

@@ -17,7 +17,17 @@ from torch.nn import functional as F
 from wmark import zoo
 from wmark.errors import ModelError
 from wmark.models.network import WatermarkModel
-from wmark.train import PRESETS, PhotoCrops, TrainConfig, Trainer, to_tensor, train, training_psnr
+from wmark.train import (
+    PRESETS,
+    PhotoCrops,
+    TrainConfig,
+    Trainer,
+    read_name_list,
+    to_tensor,
+    train,
+    training_psnr,
+    warm_start,
+)
 
 TINY = replace(PRESETS["tiny"], val_every=4)  # validate (and log) at steps 4, 8, ...
 
@@ -275,3 +285,36 @@ def test_enhancing_reads_a_mirrored_photo_at_its_alignment():
     assert ((model.decoder(mirrored) > 0).float() == bits).float().mean() < 0.9
     torch.testing.assert_close(_aligned(model, mirrored, bits), image)
     torch.testing.assert_close(_aligned(model, image, bits), image)  # already readable: unchanged
+
+
+def test_the_held_out_split_is_never_trained_or_validated_on(photos, tmp_path):
+    names = tmp_path / "heldout.txt"
+    names.write_text("# held out\nphoto1.png\nphoto3.png  # a comment\n\n")
+    assert read_name_list(names) == {"photo1.png", "photo3.png"}
+    assert len(PhotoCrops(photos, exclude=read_name_list(names))) == 4
+    cfg = replace(TINY, exclude=str(names))
+    lines: list[str] = []
+    trainer = Trainer(cfg, photos, tmp_path / "run", log=lines.append)
+    assert len(trainer.train_photos) == 4 and "training on 4 photos" in lines
+    assert not read_name_list(names) & set(trainer.train_photos.names)
+
+
+def test_the_packaged_held_out_split_names_photos_of_shared_data():
+    split = read_name_list(Path(__file__).parent.parent / "benchmarks" / "heldout.txt")
+    assert len(split) == 146
+    assert all(name.lower().endswith((".png", ".jpg")) for name in split)
+
+
+def test_warm_start_folds_an_rgb_model_into_a_luma_one():
+    """The luma model reads a grey photo exactly as its RGB parent did; new layers (here a
+    wider message) start fresh and are named."""
+    torch.manual_seed(0)
+    rgb = WatermarkModel(PRESETS["tiny"].model).eval()
+    luma_model = WatermarkModel(replace(rgb.cfg, luma=True)).eval()
+    assert warm_start(luma_model, rgb.state_dict()) == []
+    grey = torch.rand(2, 1, 64, 64).expand(-1, 3, -1, -1)
+    with torch.no_grad():
+        torch.testing.assert_close(luma_model.decoder(grey), rgb.decoder(grey), atol=1e-5, rtol=1e-4)
+    wider = WatermarkModel(replace(rgb.cfg, luma=True, bits=32))
+    fresh = warm_start(wider, rgb.state_dict())
+    assert fresh and all(name.startswith(("encoder.message", "decoder.fc", "decoder.to_bits")) for name in fresh)

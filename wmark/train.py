@@ -54,7 +54,7 @@ class TrainConfig:
     checkpoint_seconds: float = 300.0
     weakest_weight: float = 0.0  # share of the loss weighted by each sample's noise error rate
     init_from: str = ""  # weights file whose matching layers start the run (warm start)
-    exclude: str = ""  # file of photo names (one per line) never trained on: the held-out split
+    exclude: str = ""  # file of photo names (one per line) never trained or validated on: the held-out split
     seed: int = 0
 
     @classmethod
@@ -114,6 +114,7 @@ class PhotoCrops:
                        if p.suffix.lower() in IMAGE_SUFFIXES and p.name not in exclude)[:limit]
         if not paths:
             raise FileNotFoundError(f"no photos in {folder}")
+        self.names = [path.name for path in paths]
         self.images = []
         for path in paths:
             with Image.open(path) as image:
@@ -258,9 +259,10 @@ class Trainer:
             weights = torch.load(cfg.init_from, map_location="cpu", weights_only=True)
             fresh = warm_start(self.model, weights.get("state_dict", weights))
             self.log(f"warm start from {cfg.init_from}; fresh layers: {', '.join(fresh) or 'none'}")
-        self.train_photos = PhotoCrops(data, exclude=read_name_list(cfg.exclude) if cfg.exclude else frozenset())
+        held_out = read_name_list(cfg.exclude) if cfg.exclude else frozenset()
+        self.train_photos = PhotoCrops(data, exclude=held_out)
         self.log(f"training on {len(self.train_photos)} photos")
-        val = PhotoCrops(val_data or data, limit=cfg.val_images)
+        val = PhotoCrops(val_data or data, limit=cfg.val_images, exclude=held_out)
         self.val_covers = val.centre_batch(cfg.val_images, cfg.model.size).to(self.device)
         self.val_bits = torch.randint(0, 2, (len(self.val_covers), cfg.model.bits),
                                       generator=torch.Generator().manual_seed(1234)).float().to(self.device)
