@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from wmark import api
+from wmark import api, geometry
 from wmark.errors import InputError, PayloadError, UsageError
-from wmark.imageio import psnr
+from wmark.metrics import psnr
 from wmark.payload import Message
 
 
@@ -193,7 +193,7 @@ def test_the_colour_checks_read_the_mark_after_each_edit(kodak_rgb, tiny_model, 
     bits = api._message_bits(message, tiny_model.cfg.bits, "tiny", None)
     assert api._holds_colour_edits(photo, tiny_model, message, bits, None, "cpu")
     side = 4 * tiny_model.cfg.size
-    small = api._resize(photo, side, side)
+    small = geometry.resize(photo, side, side)
     assert [copy.shape for copy in copies] == [small.shape] * 3 == [(side, side, 3)] * 3
     grey, bright, contrast = copies
     assert np.array_equal(grey[..., 0], grey[..., 1]) and not np.array_equal(small[..., 0], small[..., 1])

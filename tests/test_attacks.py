@@ -16,7 +16,8 @@ from wmark.attacks import (GROUPS, PRESETS, REFERENCE, REGISTRY, Attack, apply_a
 from wmark.attacks.codec import encode
 from wmark.attacks.geometric import grid_cell
 from wmark.errors import UsageError
-from wmark.imageio import LoadedImage, psnr
+from wmark.imageio import LoadedImage
+from wmark.metrics import psnr
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,8 @@ from PIL import Image, ImageCms, ImageOps
 
 from wmark.errors import InputError, OutputError, UsageError
 from wmark.imageio import (DEFAULT_MAX_PIXELS, LoadedImage, _reset_orientation, default_output_path,
-                           iter_image_paths, psnr, read_image, write_image)
+                           iter_image_paths, read_image, write_image)
+from wmark.metrics import psnr
 
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6" tiff:Make="wmark"/>'
@@ -417,14 +418,6 @@ def test_loaded_image_can_be_written_directly(tmp_path, kodak_file):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def test_psnr(kodak_rgb):
-    assert psnr(kodak_rgb, kodak_rgb) == float("inf")
-    assert psnr(kodak_rgb, np.clip(kodak_rgb.astype(int) + 1, 0, 255).astype(np.uint8)) > 48.0
-    assert abs(psnr(np.zeros((4, 4, 3), np.uint8), np.ones((4, 4, 3), np.uint8)) - 48.1308) < 1e-3
-    with pytest.raises(ValueError):
-        psnr(kodak_rgb, kodak_rgb[:10])
 
 
 def test_default_output_path():

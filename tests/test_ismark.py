@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from wmark import api, ismark
+from wmark import api, geometry, ismark
 from wmark.errors import EXIT_USAGE, UsageError
 from wmark.ismark import LAYERS, IsmarkOptions, optimise
 from helpers import invoke, records
@@ -18,7 +18,7 @@ from helpers import invoke, records
 @pytest.fixture(scope="module")
 def covers(kodak_rgbs) -> torch.Tensor:
     """Two Kodak photos at the tiny model's working size (2×3×64×64)."""
-    return torch.cat([api._working(rgb, 64) for rgb in (kodak_rgbs[0], kodak_rgbs[2])])
+    return torch.cat([geometry.working(rgb, 64) for rgb in (kodak_rgbs[0], kodak_rgbs[2])])
 
 
 @pytest.fixture(scope="module")

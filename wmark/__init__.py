@@ -21,6 +21,8 @@ _LAZY = {
     "verify": ("wmark.api", "verify"),
     "attack": ("wmark.attacks", "attack"),
     "IsmarkOptions": ("wmark.ismark", "IsmarkOptions"),
+    "psnr": ("wmark.metrics", "psnr"),
+    "ssim": ("wmark.metrics", "ssim"),
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -29,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .api import embed as embed, extract as extract, verify as verify  # re-exported (``__all__``)
     from .attacks import attack as attack
     from .ismark import IsmarkOptions as IsmarkOptions
+    from .metrics import psnr as psnr, ssim as ssim
 
 
 def __getattr__(name: str) -> Any:

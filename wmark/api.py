@@ -4,8 +4,8 @@ Every model works at a fixed square resolution (DESIGN.md, "Models"). A photo of
 size and aspect ratio is resized to it (area interpolation), the encoder's residual is
 computed there, resized back to the photo's size (bicubic), held at the energy of the
 model's PSNR times the strength, and added; extraction resizes the whole suspect photo
-the same way. Images whose short
-side is under :data:`MIN_SIDE` pixels are refused: too few pixels carry the mark.
+the same way (:mod:`wmark.geometry`). Images whose short side is under :data:`MIN_SIDE`
+pixels are refused: too few pixels carry the mark.
 
 Inputs are PIL images or H×W×3 uint8 arrays (greyscale H×W is accepted too); ``embed``
 returns the same kind it was given.
@@ -21,6 +21,8 @@ import numpy as np
 
 from . import payload
 from .errors import AlreadyMarkedError, InputError, UsageError
+from .geometry import photo_residual, resize, working
+from .metrics import psnr
 from .payload import Message
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -125,23 +127,6 @@ def _as_rgb(image: Any) -> tuple[np.ndarray, str]:
     return rgb, kind
 
 
-def _resize(array: np.ndarray, width: int, height: int, upsample: str = "linear") -> np.ndarray:
-    """Area interpolation to shrink; ``upsample`` (linear or cubic) to enlarge."""
-    import cv2
-
-    shrinking = width * height < array.shape[0] * array.shape[1]
-    enlarge = cv2.INTER_CUBIC if upsample == "cubic" else cv2.INTER_LINEAR
-    return cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA if shrinking else enlarge)
-
-
-def _working(rgb: np.ndarray, size: int) -> "Any":
-    """The photo at the model's working size, as a 1×3×S×S float tensor in [0, 1]."""
-    import torch
-
-    small = _resize(rgb, size, size).astype(np.float32) / 255.0
-    return torch.from_numpy(small).permute(2, 0, 1)[None]
-
-
 def _model(model: "str | WatermarkModel", device: str) -> tuple["WatermarkModel", str, str]:
     """(model in eval mode, its name, the resolved device)."""
     from . import zoo
@@ -183,21 +168,11 @@ def _full_residual(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, str
     working size, upsampled to the photo and held at the model's energy times ``strength``."""
     import torch
 
-    cover = _working(rgb, net.cfg.size).to(device)
+    cover = working(rgb, net.cfg.size).to(device)
     with torch.no_grad():
         residual = strength * net.residual(cover, torch.from_numpy(bits)[None].float().to(device))
     height, width = rgb.shape[:2]
     return photo_residual(residual[0].permute(1, 2, 0).cpu().numpy(), width, height, strength * net.amplitude)
-
-
-def photo_residual(residual: np.ndarray, width: int, height: int, rms: float) -> np.ndarray:
-    """A working-size residual (S×S×3, [0, 1] units) resized to the photo (bicubic) and
-    scaled to RMS ``rms`` (resampling changes its energy: the PSNR contract), in 0..255 units."""
-    import cv2
-
-    full = _resize(residual, width, height, upsample="cubic")
-    full *= 255.0 * rms / max(cv2.norm(full) / math.sqrt(full.size), 1e-12)
-    return full
 
 
 def _read_mark(rgb: np.ndarray, readers: list[tuple["WatermarkModel", str]], keys: list[bytes | None],
@@ -249,7 +224,7 @@ def _holds_colour_edits(marked: np.ndarray, net: "WatermarkModel", message: Mess
     from .attacks.registry import apply_attack
 
     side = 4 * net.cfg.size
-    small = marked if marked.shape[0] * marked.shape[1] <= side * side else _resize(marked, side, side)
+    small = marked if marked.shape[0] * marked.shape[1] <= side * side else resize(marked, side, side)
     return all(_reads_back(apply_attack(attack, small, value), net, message, bits, key, device)
                for attack, value in AUTO_CHECKS)
 
@@ -322,8 +297,6 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
         if all(survived.values()) and (not colour_checked
                                        or _holds_colour_edits(marked, net, message, bits, key, device)):
             break
-    from .imageio import psnr
-
     out: Any = marked
     if kind == "pil":
         from PIL import Image
@@ -343,7 +316,7 @@ def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default
 
     rgb, _ = _as_rgb(image)
     net, name, device = _model(model, device)
-    work = _working(rgb, net.cfg.size).to(device)
+    work = working(rgb, net.cfg.size).to(device)
     with torch.no_grad():
         logits = net.decoder(candidates(work) if search else work)
     return torch.sigmoid(logits.double()).cpu().numpy(), name

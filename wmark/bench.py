@@ -17,7 +17,7 @@ reference table of DESIGN.md; ``size=None`` keeps it as it is), then for each sy
   :func:`wmark.api.extract` as it is: ``recovered`` when the exact message comes back,
   ``accuracy_message`` the bit accuracy on the row extract chose (row 0 first, then the
   grid by confidence, the first that decodes; row 0 when none does);
-* PSNR and SSIM (:func:`ssim`) of the marked photos, embed and extract seconds per
+* PSNR and SSIM (:mod:`wmark.metrics`) of the marked photos, embed and extract seconds per
   photo (and the megapixels embedded and read, for the time per megapixel), and the
   clean photos read too (``clean_found``: a clean photo that decodes;
   ``clean_verified``: one that verifies as carrying the photo's bits) - false
@@ -51,6 +51,7 @@ import numpy as np
 
 from .bench_report import METRICS, BenchReport, Journal, SystemResult, _mean
 from .errors import InputError, UsageError, WmarkError
+from .metrics import psnr, ssim
 
 DEFAULT_SIZE = 512
 MESSAGE_MODES = ("both", "bits", "text")
@@ -82,28 +83,6 @@ def parse_attacks(spec: str | Iterable[str] | None = None) -> dict[str, list[tup
             raise UsageError(f"unknown attack {item!r}: give groups ({', '.join(GROUPS)}), presets "
                              f"({', '.join(p for p in PRESETS if p not in GROUPS)}) or ATTACK=VALUE (jpeg=30)")
     return columns
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM (Wang et al. 2004) of the luma of two H×W×3 uint8 images of one shape:
-    Gaussian window of σ 1.5 (11 taps), K1 0.01, K2 0.03, the 5 px border left out of the mean."""
-    import cv2
-
-    from .attacks.pixels import luma
-
-    if a.shape != b.shape:
-        raise ValueError(f"ssim needs images of one shape, got {a.shape} and {b.shape}")
-    x, y = luma(a).astype(np.float64), luma(b).astype(np.float64)
-
-    def blur(z: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(z, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    index = (2 * mx * my + c1) * (2 * cov + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    pad = 5 if min(index.shape) > 10 else 0
-    return float(index[pad:index.shape[0] - pad, pad:index.shape[1] - pad].mean())
 
 
 def _megapixels(rgb: np.ndarray) -> float:
@@ -246,7 +225,6 @@ class _Peer:
 
     def run(self, rgb: np.ndarray, raw: np.ndarray, columns: dict[str, list], seed: int) -> dict[str, Any]:
         from .attacks import apply_chain
-        from .imageio import psnr
 
         bits = raw[: self.bits] if self.bits <= raw.size else np.resize(raw, self.bits)
         start = time.perf_counter()

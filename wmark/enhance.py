@@ -57,7 +57,7 @@ def _mark(model: WatermarkModel, photos: torch.Tensor, pixels: list[np.ndarray],
     :func:`wmark.api.embed` marks them (by OPT embedding when ``opt``), as uint8 P×P×3."""
     import cv2
 
-    from .api import photo_residual
+    from .geometry import photo_residual
 
     covers = F.interpolate(photos, size=model.cfg.size, mode="area")
     if opt and cfg.opt_iterations:

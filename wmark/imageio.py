@@ -471,19 +471,6 @@ def _save_options(fmt: str, like: LoadedImage | None, quality: int | None) -> di
 # --------------------------------------------------------------------------- helpers
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB of two uint8 images of one shape (inf when equal)."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        raise ValueError(f"psnr needs images of one shape, got {a.shape} and {b.shape}")
-    total, rows = 0.0, max(1, (1 << 20) // max(1, a[:1].size))  # about 1 M values at a time: a
-    for start in range(0, a.shape[0], rows):                     # 50 MP photo needs no 1 GB copy
-        diff = a[start:start + rows].astype(np.float64) - b[start:start + rows]
-        total += float(np.vdot(diff, diff))  # flattened dot product: the sum of squares
-    mse = total / max(a.size, 1)
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
-
-
 def default_output_path(source: str | os.PathLike[str], suffix: str = ".wm") -> Path:
     """``NAME<suffix>.EXT`` beside ``source`` (``photo.jpg`` → ``photo.wm.jpg``)."""
     source = Path(source)

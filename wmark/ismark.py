@@ -36,6 +36,7 @@ import torch
 from torch.nn import functional as F
 
 from .errors import UsageError
+from .geometry import photo_residual, within_psnr, working
 from .noise import layers
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -164,7 +165,7 @@ def _round_trip_taps(scale: int) -> torch.Tensor:
 def _round_trip(photo_size: tuple[int, int] | None, size: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """What becomes of a working-size residual (B×3×S×S) on its way to a photo of
     ``photo_size`` (height, width) and back to the reader: resized up (bicubic, as
-    :func:`wmark.api.photo_residual` does) and down again (area, as the reader does).
+    :func:`wmark.geometry.photo_residual` does) and down again (area, as the reader does).
     A whole factor is a small filter (exact; 3 ms an iteration, not 35), as is any
     factor above :data:`ROUND_TRIP_SCALE` (the pair tends to it: 4 % off at 12 MP);
     other sizes are resized as such."""
@@ -266,10 +267,8 @@ def mark(model: WatermarkModel, rgb: np.ndarray, bits: np.ndarray, strength: flo
     """``rgb`` (H×W×3 uint8) marked by OPT embedding at the working size: the residual
     resized to the photo and held at the :func:`budget`'s energy, then scaled down where
     8-bit rounding leaves the photo under ``target_psnr``."""
-    from .api import _working, photo_residual
-
     options = options or IsmarkOptions()
-    cover = _working(rgb, model.cfg.size).to(device)
+    cover = working(rgb, model.cfg.size).to(device)
     height, width = rgb.shape[:2]
     residual = optimise(model, cover, torch.from_numpy(bits)[None].float().to(device), strength, options=options,
                         photo_size=(height, width))
@@ -277,18 +276,3 @@ def mark(model: WatermarkModel, rgb: np.ndarray, bits: np.ndarray, strength: flo
                           budget(model, strength, options.target_psnr))
     return within_psnr(rgb, full, options.target_psnr)
 
-
-def within_psnr(rgb: np.ndarray, full: np.ndarray, target_psnr: float | None) -> np.ndarray:
-    """``rgb + full`` as uint8, ``full`` scaled down until the PSNR is at least ``target_psnr``."""
-    import cv2
-
-    from .imageio import psnr
-
-    marked = cv2.add(full, rgb, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
-    for _ in range(8 if target_psnr is not None else 0):
-        value = psnr(rgb, marked)
-        if value >= target_psnr:
-            break
-        full *= 10 ** ((value - target_psnr) / 20) * 0.99
-        marked = cv2.add(full, rgb, dtype=cv2.CV_8U)
-    return marked
