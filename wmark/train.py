@@ -76,9 +76,18 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
-    # wmark-v4: 256 bits, luma residual, decoder standardising its input; warm-started from
-    # wmark-v3's layers; the held-out photos of benchmarks/heldout.txt never trained on.
+    # wmark-v4: wmark-v3 (100 bits) made invariant to colour edits by construction: a luma
+    # residual and a decoder standardising its input, every layer warm-started from v3's
+    # (colour planes folded); the weakest noise weighted up; benchmarks/heldout.txt's
+    # photos never trained or validated on.
     "v4": TrainConfig(
+        model=ModelConfig(bits=100, size=128, patch=4, channels=96, message="processor", diffusion=True,
+                          luma=True, standardise=True),
+        start_psnr=32.0, psnr_ramp=(0, 1), noise_free_steps=0, noise_ramp=(0, 1),
+        weakest_weight=0.5, init_from="models/wmark-v3.pt", exclude="benchmarks/heldout.txt"),
+    # wmark-v4-wide: the same design with 256 bits (16 user bytes); v3's message layers
+    # and the decoder's last layer start fresh, so it starts loud and learns the message.
+    "v4-wide": TrainConfig(
         model=ModelConfig(bits=256, size=128, patch=4, channels=96, message="processor", diffusion=True,
                           luma=True, standardise=True),
         start_psnr=20.0, psnr_ramp=(100, 3000), noise_free_steps=100, noise_ramp=(100, 1500),
