@@ -3,31 +3,49 @@
 Layout of the ``raw_bits`` a model carries::
 
     [ RS codeword: n symbols of c bits, XOR a fixed whitening mask ][ padding: zeros ]
-    data symbols = [ version:3 | kind:1 | length:L | message bytes, zero-filled | zeros ]
+    data symbols, version 1 = [ version:3 | kind:1 | length:L | message bytes, zero-filled | zeros ]
+    data symbols, version 2 = [ version:3 | alphabet:1 | text as one number, bijective base A ]
 
 * Symbols are as small as fit one codeword (smallest ``c`` with ``n = raw_bits // c`` at most
   ``2**c - 1``): independent bit errors then spoil fewer symbols. Simulated soft bits with ~5 %
   bit errors decode 88 % of the time at 64 raw bits with 5-bit symbols, 65 % with 8-bit ones
-  (100 bits: 82 % against 68 %). Half the symbols (``n // 2``) are parity.
-* The header (version 1, kind text | bytes, length in bytes) sits inside the protected data;
-  bytes after the length and spare bits must be zero, text must be valid UTF-8.
+  (100 bits: 82 % against 68 %). Half the symbols (``n // 2``) are parity, unless that leaves
+  fewer than :data:`TARGET_BYTES` user bytes (16: a 128-bit ID, a name and a year) while fewer
+  parity symbols hold them and still correct :data:`MIN_CORRECTABLE` (4): then the most parity
+  that leaves room for 16 bytes (256 raw bits: 19 parity symbols of 42, 16 bytes, where half
+  would hold 14). Up to 128 raw bits nothing changes: half parity, as always.
+* Version 1 (kind text | bytes, length in bytes) is every mark made before compact text, and
+  still every message whose bytes fit: bytes after the length and spare bits must be zero,
+  text must be valid UTF-8.
+* Version 2, compact text: a text too long in UTF-8 whose characters all belong to an alphabet
+  of :data:`ALPHABETS` (``lower``: a-z 0-9 -./@ and space, 41 letters, 5.36 bits each;
+  ``ascii``: printable ASCII but the backtick, 94 letters, 6.55 bits) is written as one number,
+  in bijective base ``A`` (a letter's digit is its index + 1, so every text of at most
+  ``compact_chars`` letters has one number and needs no length field). The header bit names
+  the alphabet. Only the form :func:`encode` writes is read back (bytes when they fit, then the
+  smaller alphabet): every accepted word re-encodes to itself.
 * The codeword is XORed with a fixed pseudo-random mask (SHAKE-256): constant outputs never
   decode and the embedded bits are balanced. Padding bits are zero and ignored on decode.
 * Decoding corrects the hard bits, then erases the 1, 2, ... ``parity`` least confident
-  symbols (confidence: min over its bits of ``|p - 0.5|``). A candidate is accepted when it is
-  within ``correctable`` symbols or ``max_bit_errors`` bits of the hard bits and its header is
-  valid. ``max_bit_errors`` is the largest distance that keeps the union bound on decoding
-  random bits (``Capacity.false_alarm``) under 1e-3: erasing all parity symbols would
-  otherwise accept any word with a valid header.
+  symbols (confidence: min over its bits of ``|p - 0.5|``). A candidate is accepted when its
+  header is valid and it is within ``correctable`` symbols or ``max_bit_errors`` bits
+  (version 2: ``compact_max_bit_errors``) of the hard bits. The bit limits keep the union
+  bound on decoding random bits (``Capacity.false_alarm``) under 1e-3: erasing all parity
+  symbols would otherwise accept any word with a valid header. Version 1 keeps the limit it
+  always had; version 2, whose words are more numerous, takes the largest the rest of that
+  budget allows. Where it cannot be afforded, or holds no more than bytes do, a width offers
+  no compact text (32 bits; 64 bits only ``lower``).
 
-Capacity (raw bits: symbol bits, user bytes, correctable symbols, max bit errors, bound):
+Capacity (raw bits: symbol bits, user bytes, correctable symbols, max bit errors; compact
+characters lower / ascii, their max bit errors; false-alarm bound):
 
-    32: 4, 1, 2, 2, 8.3e-4     64: 5, 3, 3, 5, 3.7e-4     100: 5, 5, 5, 11, 2.8e-4
-    128: 5, 7, 6, 13, 5.9e-4   256: 6, 14, 10, 29, 1.5e-4
+    32:  4, 1, 2, 2;   - / -,  -; 8.3e-4       64: 5, 3, 3, 5;    4 / -,  6; 5.3e-4
+    100: 5, 5, 5, 11;  8 / 7,  9; 4.3e-4      128: 5, 7, 6, 13;  11 / 9, 11; 6.5e-4
+    256: 6, 16, 9, 24; 25 / 20, 22; 3.2e-4
 
-Measured false decodes (200,000 trials each, seed 0): uniform random probabilities decode as
-found 1.0e-4 of the time at 64 bits (20 trials), 0 at 100 bits (< 1.5e-5 at 95 %); random
-hard bits 8.0e-5 (16) and 0.
+Measured false decodes (200,000 trials each, seed 0, before compact text): uniform random
+probabilities decode as found 1.0e-4 of the time at 64 bits (20 trials), 0 at 100 bits
+(< 1.5e-5 at 95 %); random hard bits 8.0e-5 (16) and 0.
 """
 
 from __future__ import annotations
@@ -46,13 +64,41 @@ from reedsolo import ReedSolomonError, RSCodec
 from .errors import PayloadError
 
 Kind = Literal["text", "bytes", "bits"]
-VERSION = 1
+VERSION = 1  # header version of bytes and UTF-8 text (every mark made before compact text)
+COMPACT_VERSION = 2  # header version of text in a compact alphabet
 FALSE_ALARM_TARGET = 1e-3  # union bound on false decodes that sets max_bit_errors
+TARGET_BYTES = 16  # user bytes a layout makes room for when parity allows (see the module docstring)
+MIN_CORRECTABLE = 4  # symbols the parity must still correct to make that room
 _VERSION_BITS = 3
 _KINDS: tuple[Kind, Kind] = ("text", "bytes")  # 1-bit kind code in the header
 # Primitive polynomials of GF(2**c), pinned so that codewords never depend on reedsolo's search.
 _PRIMITIVE = {4: 0x13, 5: 0x25, 6: 0x43, 7: 0x89, 8: 0x11D}
 _RS_LOCK = threading.RLock()  # reedsolo keeps its Galois tables in module globals
+
+
+@dataclass(frozen=True)
+class Alphabet:
+    """The letters of a compact text form; ``label`` names them in messages."""
+
+    name: str
+    label: str
+    letters: str
+
+    @property
+    def size(self) -> int:
+        return len(self.letters)
+
+    def holds(self, text: str) -> bool:
+        """Whether every character of ``text`` is a letter of this alphabet."""
+        return all(ch in self.letters for ch in text)
+
+
+# Compact alphabets, smallest first; the header's alphabet bit is the index. Never reorder.
+ALPHABETS: tuple[Alphabet, ...] = (
+    Alphabet("lower", "a-z 0-9 -./@ and space", "abcdefghijklmnopqrstuvwxyz0123456789 -./@"),
+    Alphabet("ascii", "plain ASCII", "".join(chr(code) for code in range(32, 127) if chr(code) != "`")),
+)
+Form = Literal["bits", "bytes", "lower", "ascii"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +114,8 @@ class Capacity:
     max_bit_errors: int
     length_bits: int
     false_alarm: float
+    compact_chars: tuple[int, ...] = (0,) * len(ALPHABETS)  # per alphabet; 0: not offered
+    compact_max_bit_errors: int = -1
 
     @property
     def symbols(self) -> int:
@@ -79,15 +127,39 @@ class Capacity:
         return self.symbols * self.symbol_bits
 
     @property
-    def codewords(self) -> int:
-        """Number of valid messages (2 kinds, every length): the union bound's multiplier."""
+    def data_bits(self) -> int:
+        return self.data_symbols * self.symbol_bits
+
+    @property
+    def value_bits(self) -> int:
+        """Bits of a compact text's number (the data after version and alphabet bit)."""
+        return self.data_bits - _VERSION_BITS - 1
+
+    @property
+    def byte_codewords(self) -> int:
+        """Number of valid version 1 words (2 kinds, every length)."""
         return 2 * sum(256**length for length in range(self.max_bytes + 1))
 
     @property
+    def compact_codewords(self) -> int:
+        """Number of version 2 words that can decode (a bound: non-canonical ones are refused)."""
+        return sum(_texts(alphabet.size, chars) for alphabet, chars in zip(ALPHABETS, self.compact_chars) if chars)
+
+    @property
+    def codewords(self) -> int:
+        """Number of valid messages, every version: the union bound's multiplier."""
+        return self.byte_codewords + self.compact_codewords
+
+    @property
     def spare_bits(self) -> int:
-        """Data bits after header and message bytes, fixed zero."""
+        """Data bits after a version 1 header and message bytes, fixed zero."""
         header = _VERSION_BITS + 1 + self.length_bits
-        return self.data_symbols * self.symbol_bits - header - 8 * self.max_bytes
+        return self.data_bits - header - 8 * self.max_bytes
+
+    def max_chars(self, alphabet: str = "ascii") -> int:
+        """The most characters of a text in ``alphabet`` (``lower`` or ``ascii``): as bytes or compact."""
+        index = [a.name for a in ALPHABETS].index(alphabet)
+        return max(self.max_bytes, self.compact_chars[index])
 
 
 def _ball(n: int, radius: int, q: int) -> int:
@@ -95,31 +167,72 @@ def _ball(n: int, radius: int, q: int) -> int:
     return sum(math.comb(n, i) * (q - 1) ** i for i in range(radius + 1))
 
 
-@lru_cache(maxsize=64)
-def capacity(raw_bits: int) -> Capacity:
-    """The layout for ``raw_bits`` (PayloadError when too few or too many for one codeword)."""
-    raw_bits = int(raw_bits)
+def _texts(size: int, length: int) -> int:
+    """Number of texts of at most ``length`` letters over ``size`` letters."""
+    return (size ** (length + 1) - 1) // (size - 1)
+
+
+def _bit_radius(words: int, symbol_ball: int, nbits: int, limit: int) -> tuple[int, int]:
+    """(largest bit distance r, or -1, and the count it spends) with ``words`` x (symbol ball +
+    bit ball of radius r) at most ``limit``: the union bound on random words accepted."""
+    radius, ball = -1, 0
+    while words * (symbol_ball + ball + math.comb(nbits, radius + 1)) <= limit:
+        radius += 1
+        ball += math.comb(nbits, radius)
+    return radius, words * (symbol_ball + max(ball, 1))
+
+
+def _header(data_bits: int) -> tuple[int, int]:
+    """(length bits, user bytes) of a version 1 header in ``data_bits``."""
+    data = data_bits - _VERSION_BITS - 1
+    length_bits = next(b for b in range(1, 9) if (data - b) // 8 < 2**b)
+    return length_bits, (data - length_bits) // 8
+
+
+def _layout(raw_bits: int) -> tuple[int, int, int]:
+    """(symbol bits, symbols, parity symbols) for ``raw_bits``; see the module docstring."""
     c = next((c for c in _PRIMITIVE if 4 <= raw_bits // c <= 2**c - 1), None)
     if c is None:
         raise PayloadError(f"{raw_bits} raw bits cannot hold a protected message (use raw bits instead)")
     n = raw_bits // c
-    parity = n // 2
-    data_bits = (n - parity) * c - _VERSION_BITS - 1
-    length_bits = next(b for b in range(1, 9) if (data_bits - b) // 8 < 2**b)
-    max_bytes = (data_bits - length_bits) // 8
+    half = n // 2
+    if _header((n - half) * c)[1] >= TARGET_BYTES:
+        return c, n, half
+    room = [p for p in range(2 * MIN_CORRECTABLE, half) if _header((n - p) * c)[1] >= TARGET_BYTES]
+    return c, n, max(room, default=half)
+
+
+@lru_cache(maxsize=64)
+def capacity(raw_bits: int) -> Capacity:
+    """The layout for ``raw_bits`` (PayloadError when too few or too many for one codeword)."""
+    raw_bits = int(raw_bits)
+    c, n, parity = _layout(raw_bits)
+    length_bits, max_bytes = _header((n - parity) * c)
     if max_bytes < 1:
         raise PayloadError(f"{raw_bits} raw bits cannot hold a protected message (use raw bits instead)")
     correctable = parity // 2
-    # Union bound over valid messages of the acceptance region (symbol ball | bit ball).
-    words = 2 * sum(256**length for length in range(max_bytes + 1))
     code_bits, budget = n * c, 2 ** (n * c)
-    symbol_ball = words * _ball(n, correctable, 2**c)
-    bit_errors = -1
     limit = budget // round(1 / FALSE_ALARM_TARGET)
-    while symbol_ball + words * _ball(code_bits, bit_errors + 1, 2) <= limit:
-        bit_errors += 1
-    false_alarm = (symbol_ball + words * _ball(code_bits, max(bit_errors, 0), 2)) / budget
-    return Capacity(raw_bits, c, n - parity, parity, max_bytes, correctable, bit_errors, length_bits, false_alarm)
+    symbol_ball = _ball(n, correctable, 2**c)
+    bytes_words = 2 * sum(256**length for length in range(max_bytes + 1))
+    bit_errors, spent = _bit_radius(bytes_words, symbol_ball, code_bits, limit)
+    # Compact text: the most letters whose texts all have a number in the value bits.
+    value_bits = (n - parity) * c - _VERSION_BITS - 1
+    chars = []
+    for alphabet in ALPHABETS:
+        most = 0
+        while _texts(alphabet.size, most + 1) <= 2**value_bits:
+            most += 1
+        chars.append(most if most > max_bytes else 0)
+    compact_words = sum(_texts(a.size, m) for a, m in zip(ALPHABETS, chars) if m)
+    compact_errors = -1
+    if compact_words and compact_words * symbol_ball <= limit - spent:
+        compact_errors, compact_spent = _bit_radius(compact_words, symbol_ball, code_bits, limit - spent)
+        spent += compact_spent
+    else:
+        chars = [0] * len(ALPHABETS)
+    return Capacity(raw_bits, c, n - parity, parity, max_bytes, correctable, bit_errors, length_bits,
+                    spent / budget, tuple(chars), compact_errors)
 
 
 @dataclass(frozen=True)
@@ -249,9 +362,73 @@ def key_schedule(key: bytes, nbits: int) -> tuple[np.ndarray, np.ndarray]:
     return mask, np.random.default_rng(seed).permutation(nbits)
 
 
+def form(message: Message, raw_bits: int) -> Form | None:
+    """How :func:`encode` writes ``message`` in ``raw_bits``: ``bits`` (raw), ``bytes`` (version 1,
+    text or bytes, whenever they fit), ``lower`` or ``ascii`` (compact text, only a text too
+    long as bytes, in the smaller alphabet that holds it); None when it does not fit."""
+    if message.kind == "bits":
+        return "bits" if len(message.data) == raw_bits else None
+    cap = capacity(raw_bits)
+    if len(message.data) <= cap.max_bytes:
+        return "bytes"
+    text = message.text() if message.kind == "text" else None
+    for alphabet, chars in zip(ALPHABETS, cap.compact_chars):
+        if text is not None and alphabet.holds(text):  # the smallest alphabet that holds it decides
+            return alphabet.name if len(text) <= chars else None  # type: ignore[return-value]
+    return None
+
+
+def _alphabet_of(message: Message) -> Alphabet | None:
+    """The smallest alphabet that holds a text message, None for bytes or other text."""
+    text = message.text() if message.kind == "text" else None
+    return None if text is None else next((a for a in ALPHABETS if a.holds(text)), None)
+
+
+def _too_long(message: Message, cap: Capacity, model: str | None) -> str:
+    holder = f"model {model!r}" if model else f"a model of {cap.raw_bits} raw bits"
+    text = f"message is {len(message.data)} bytes; {holder} holds at most {cap.max_bytes}"
+    alphabet = _alphabet_of(message)
+    if alphabet is not None and cap.max_chars(alphabet.name) > cap.max_bytes:
+        text += f" ({cap.max_chars(alphabet.name)} characters of {alphabet.label})"
+    return text
+
+
+def _rank(text: str, alphabet: Alphabet) -> int:
+    """``text`` as a number in bijective base ``alphabet.size`` ("" is 0, letters' digits are index + 1)."""
+    value = 0
+    for letter in text:
+        value = value * alphabet.size + alphabet.letters.index(letter) + 1
+    return value
+
+
+def _unrank(value: int, alphabet: Alphabet) -> str:
+    """The text of :func:`_rank`'s number ``value``."""
+    letters = []
+    while value:
+        value, digit = divmod(value - 1, alphabet.size)
+        letters.append(alphabet.letters[digit])
+    return "".join(reversed(letters))
+
+
+def _data_word(message: Message, cap: Capacity) -> int | None:
+    """The data symbols' bits of ``message`` as one integer, None when it does not fit."""
+    written = form(message, cap.raw_bits)
+    if written is None or written == "bits":
+        return None
+    if written == "bytes":
+        word = (VERSION << 1) | _KINDS.index(message.kind)  # type: ignore[arg-type]
+        word = (word << cap.length_bits) | len(message.data)
+        word = (word << 8 * cap.max_bytes) | int.from_bytes(message.data.ljust(cap.max_bytes, b"\0"), "big")
+        return word << cap.spare_bits
+    index = [a.name for a in ALPHABETS].index(written)
+    header = (COMPACT_VERSION << 1) | index
+    return (header << cap.value_bits) | _rank(message.text() or "", ALPHABETS[index])
+
+
 def encode(message: Message, raw_bits: int, *, model: str | None = None, key: bytes | None = None) -> np.ndarray:
     """The ``raw_bits`` (uint8 0/1) that carry ``message``; PayloadError when it does not fit.
 
+    Text too long as UTF-8 bytes goes compact when its alphabet holds it (:func:`form`).
     With a secret ``key`` the coded bits are permuted and masked (:func:`key_schedule`):
     without the key they read as noise. Raw ``bits`` messages are never keyed.
     """
@@ -260,13 +437,9 @@ def encode(message: Message, raw_bits: int, *, model: str | None = None, key: by
             raise PayloadError(f"bits are {len(message.data)} long; the model takes exactly {raw_bits}")
         return np.frombuffer(message.data, np.uint8).copy()
     cap = capacity(raw_bits)
-    if len(message.data) > cap.max_bytes:
-        holder = f"model {model!r}" if model else f"a model of {raw_bits} raw bits"
-        raise PayloadError(f"message is {len(message.data)} bytes; {holder} holds at most {cap.max_bytes}")
-    word = (VERSION << 1) | _KINDS.index(message.kind)  # type: ignore[arg-type]
-    word = (word << cap.length_bits) | len(message.data)
-    word = (word << 8 * cap.max_bytes) | int.from_bytes(message.data.ljust(cap.max_bytes, b"\0"), "big")
-    word <<= cap.spare_bits
+    word = _data_word(message, cap)
+    if word is None:
+        raise PayloadError(_too_long(message, cap, model))
     c, k = cap.symbol_bits, cap.data_symbols
     data = [(word >> (c * (k - 1 - i))) & (2**c - 1) for i in range(k)]
     with _RS_LOCK:
@@ -279,11 +452,8 @@ def encode(message: Message, raw_bits: int, *, model: str | None = None, key: by
     return bits
 
 
-def _parse(data: Sequence[int], cap: Capacity) -> Message | None:
-    """The message in corrected data symbols, None when the header or zero fill is wrong."""
-    word = 0
-    for symbol in data:
-        word = (word << cap.symbol_bits) | symbol
+def _parse_bytes(word: int, cap: Capacity) -> Message | None:
+    """The message of a version 1 data word, None when its length or zero fill is wrong."""
     if word & ((1 << cap.spare_bits) - 1):
         return None
     word >>= cap.spare_bits
@@ -297,6 +467,28 @@ def _parse(data: Sequence[int], cap: Capacity) -> Message | None:
         return Message(kind, payload[:length])
     except PayloadError:  # text that is not UTF-8
         return None
+
+
+def _parse_compact(word: int, cap: Capacity) -> Message | None:
+    """The text of a version 2 data word, None when it is out of range or not what encode writes."""
+    index = (word >> cap.value_bits) & 1
+    value = word & ((1 << cap.value_bits) - 1)
+    chars = cap.compact_chars[index]
+    if not chars or value >= _texts(ALPHABETS[index].size, chars):
+        return None
+    message = Message.from_text(_unrank(value, ALPHABETS[index]))
+    return message if _data_word(message, cap) == word else None
+
+
+def _parse(data: Sequence[int], cap: Capacity) -> tuple[int, Message] | None:
+    """(header version, message) of corrected data symbols, None when the header is wrong."""
+    word = 0
+    for symbol in data:
+        word = (word << cap.symbol_bits) | symbol
+    version = word >> (cap.data_bits - _VERSION_BITS)
+    message = (_parse_bytes(word, cap) if version == VERSION
+               else _parse_compact(word, cap) if version == COMPACT_VERSION else None)
+    return None if message is None else (version, message)
 
 
 def _correct(received: list[int], erasures: list[int], cap: Capacity) -> list[int] | None:
@@ -338,11 +530,14 @@ def decode(probabilities: np.ndarray, raw_bits: int | None = None, *, key: bytes
         codeword = _correct(received, sorted(order[:erased]), cap)
         if codeword is None:
             continue
+        parsed = _parse(codeword[: cap.data_symbols], cap)
+        if parsed is None:
+            continue
+        version, message = parsed
         symbol_errors = sum(a != b for a, b in zip(codeword, received))
         bit_errors = int(np.count_nonzero(_to_bits(codeword, cap.symbol_bits) != code))
-        if symbol_errors > cap.correctable and bit_errors > cap.max_bit_errors:
+        most = cap.max_bit_errors if version == VERSION else cap.compact_max_bit_errors
+        if symbol_errors > cap.correctable and bit_errors > most:
             continue
-        message = _parse(codeword[: cap.data_symbols], cap)
-        if message is not None:
-            return Decoded(True, message, symbol_errors, observed, bit_errors)
+        return Decoded(True, message, symbol_errors, observed, bit_errors)
     return Decoded(False, None, 0, observed)
