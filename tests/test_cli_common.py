@@ -1,4 +1,5 @@
-"""The helpers every command reuses (wmark.cli.common) and the one error mapping."""
+"""The helpers every command reuses (wmark.cli.settings, printing, files, options, runner) and the one
+error mapping."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from wmark.cli import app, common
+from wmark.cli import app, files, options, printing, runner, settings
 from wmark.errors import InputError, ModelError, OutputError, UsageError
 
 
@@ -21,9 +22,9 @@ def test_run_per_input_reports_bad_inputs_and_goes_on(tmp_path, capsys):
     def work(path: Path):
         if path == bad:
             raise InputError(f"cannot read {path}: no such file")
-        return common.Outcome({"found": True}, text=f"{path.name} ok")
+        return runner.Outcome({"found": True}, text=f"{path.name} ok")
 
-    status = common.run_per_input([bad, good], work, json_output=True)
+    status = runner.run_per_input([bad, good], work, json_output=True)
     out, err = capsys.readouterr()
     assert status == 3
     records = [json.loads(line) for line in out.splitlines()]
@@ -31,7 +32,7 @@ def test_run_per_input_reports_bad_inputs_and_goes_on(tmp_path, capsys):
                        {"path": str(good), "found": True}]
     assert err.strip() == f"error: cannot read {bad}: no such file"  # the path once
 
-    status = common.run_per_input([good], lambda p: common.Outcome({}, text="hello", exit_code=1))
+    status = runner.run_per_input([good], lambda p: runner.Outcome({}, text="hello", exit_code=1))
     assert status == 1 and capsys.readouterr().out == "hello\n"
 
 
@@ -39,7 +40,7 @@ def test_run_per_input_names_the_path_when_the_message_does_not(tmp_path, capsys
     def work(path: Path):
         raise OutputError("disk full")
 
-    assert common.run_per_input([tmp_path / "a.png"], work) == 4
+    assert runner.run_per_input([tmp_path / "a.png"], work) == 4
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'a.png'}: disk full"
 
 
@@ -52,14 +53,14 @@ def test_run_per_input_keeps_the_highest_status(tmp_path, capsys):
         return {"ok": True}
 
     paths = [tmp_path / name for name in ("bug", "fine", "model")]
-    assert common.run_per_input(paths, work) == 5
+    assert runner.run_per_input(paths, work) == 5
     err = capsys.readouterr().err.splitlines()
     assert err[0].endswith("internal error (RuntimeError: boom); run with --debug for the traceback")
     assert len(err) == 2
 
 
 def test_emit_json_is_one_flushed_line(capsys):
-    common.emit_json({"path": Path("a b.png"), "message": "é", "bits": "0101"})
+    printing.emit_json({"path": Path("a b.png"), "message": "é", "bits": "0101"})
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and json.loads(out) == {"path": "a b.png", "message": "é", "bits": "0101"}
 
@@ -70,74 +71,74 @@ def test_expand_inputs(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "sub").mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "sub" / "deep.jpg")
-    flat = common.expand_inputs([str(tmp_path)])
-    deep = common.expand_inputs([tmp_path], recursive=True)
+    flat = files.expand_inputs([str(tmp_path)])
+    deep = files.expand_inputs([tmp_path], recursive=True)
     assert flat == [photo]
     assert deep == [photo, tmp_path / "sub" / "deep.jpg"]
-    assert common.expand_inputs([str(tmp_path / "*.png"), str(photo)]) == [photo]  # each once
+    assert files.expand_inputs([str(tmp_path / "*.png"), str(photo)]) == [photo]  # each once
     missing = tmp_path / "missing.png"
-    assert common.expand_inputs([str(missing)]) == [missing]  # kept: reported per input
+    assert files.expand_inputs([str(missing)]) == [missing]  # kept: reported per input
     with pytest.raises(UsageError):
-        common.expand_inputs([])
+        files.expand_inputs([])
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError):
-        common.expand_inputs([tmp_path / "empty"])
+        files.expand_inputs([tmp_path / "empty"])
 
 
 def test_output_path_for(tmp_path):
     source = tmp_path / "a.jpg"
-    assert common.output_path_for(source, None) == tmp_path / "a.wm.jpg"
-    assert common.output_path_for(source, tmp_path / "x.png") == tmp_path / "x.png"
-    assert common.output_path_for(source, tmp_path / "out", many=True) == tmp_path / "out" / "a.jpg"
+    assert files.output_path_for(source, None) == tmp_path / "a.wm.jpg"
+    assert files.output_path_for(source, tmp_path / "x.png") == tmp_path / "x.png"
+    assert files.output_path_for(source, tmp_path / "out", many=True) == tmp_path / "out" / "a.jpg"
     assert (tmp_path / "out").is_dir()
-    assert common.output_path_for(source, tmp_path / "out") == tmp_path / "out" / "a.jpg"  # existing folder
-    assert common.output_path_for(source, tmp_path) == tmp_path / "a.wm.jpg"  # never the input's name
+    assert files.output_path_for(source, tmp_path / "out") == tmp_path / "out" / "a.jpg"  # existing folder
+    assert files.output_path_for(source, tmp_path) == tmp_path / "a.wm.jpg"  # never the input's name
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError):
-        common.output_path_for(source, tmp_path / "file", many=True)
+        files.output_path_for(source, tmp_path / "file", many=True)
 
 
 def test_check_output(tmp_path):
     source = tmp_path / "in.png"
     source.write_bytes(b"x")
-    common.check_output(source, tmp_path / "new.png")
+    files.check_output(source, tmp_path / "new.png")
     with pytest.raises(OutputError, match="never overwrites"):
-        common.check_output(source, source, force=True)
+        files.check_output(source, source, force=True)
     (tmp_path / "old.png").write_bytes(b"x")
     with pytest.raises(OutputError, match="--force"):
-        common.check_output(source, tmp_path / "old.png")
-    common.check_output(source, tmp_path / "old.png", force=True)
+        files.check_output(source, tmp_path / "old.png")
+    files.check_output(source, tmp_path / "old.png", force=True)
     with pytest.raises(OutputError, match="does not exist"):
-        common.check_output(source, tmp_path / "no" / "out.png")
+        files.check_output(source, tmp_path / "no" / "out.png")
     with pytest.raises(OutputError, match="folder"):
-        common.check_output(source, tmp_path)
+        files.check_output(source, tmp_path)
     with pytest.raises(UsageError):
-        common.check_output(source, tmp_path / "out.xyz")
+        files.check_output(source, tmp_path / "out.xyz")
 
 
 def test_message_spec():
-    assert common.message_spec("hi", None, None) == common.MessageSpec("text", "hi")
-    assert common.message_spec("hi", None, None).data == b"hi"
-    assert common.message_spec(None, "0xDE AD", None) == common.MessageSpec("hex", "dead")
-    assert common.message_spec(None, "dead", None).data == b"\xde\xad"
-    assert common.message_spec(None, None, "0101 1") == common.MessageSpec("bits", "01011")
-    assert common.message_spec(None, None, "01").data is None
-    assert common.message_spec(None, None, None, required=False) is None
+    assert options.message_spec("hi", None, None) == options.MessageSpec("text", "hi")
+    assert options.message_spec("hi", None, None).data == b"hi"
+    assert options.message_spec(None, "0xDE AD", None) == options.MessageSpec("hex", "dead")
+    assert options.message_spec(None, "dead", None).data == b"\xde\xad"
+    assert options.message_spec(None, None, "0101 1") == options.MessageSpec("bits", "01011")
+    assert options.message_spec(None, None, "01").data is None
+    assert options.message_spec(None, None, None, required=False) is None
     for args in [(None, None, None), ("a", "00", None), ("", None, None), (None, "abc", None),
                  (None, "zz", None), (None, None, "012"), (None, None, "")]:
         with pytest.raises(UsageError):
-            common.message_spec(*args)
+            options.message_spec(*args)
 
 
 def test_progress_bar_is_silent_off_a_terminal(capsys):
-    with common.progress_bar(3, "work") as advance:
+    with printing.progress_bar(3, "work") as advance:
         advance("x")
     assert capsys.readouterr().err == ""
 
 
 def test_settings_outside_a_command_are_the_defaults(monkeypatch):
     monkeypatch.delenv("WMARK_DEBUG", raising=False)
-    assert common.settings() == common.Settings(debug=False, quiet=False, max_pixels=None)
+    assert settings.settings() == settings.Settings(debug=False, quiet=False, max_pixels=None)
 
 
 # --------------------------------------------------------------------------- the root group
@@ -151,7 +152,7 @@ def _probe_app(error: BaseException) -> typer.Typer:
 
     @probe.callback()
     def root(ctx: typer.Context, debug: bool = typer.Option(False, "--debug")) -> None:
-        ctx.obj = common.Settings(debug=debug)
+        ctx.obj = settings.Settings(debug=debug)
 
     @probe.command()
     def boom() -> None:

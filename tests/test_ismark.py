@@ -187,11 +187,11 @@ def test_train_enhance_decoder_from_is_enhance(tiny_zoo, tmp_path, monkeypatch):
 def test_task_progress_adds_a_line_to_the_live_bar_while_it_runs(monkeypatch):
     from rich.progress import Progress
 
-    from wmark.cli import common
+    from wmark.cli import printing
 
     progress = Progress()
-    monkeypatch.setattr(common, "_progress_live", progress)
-    with common.task_progress(10) as update:
+    monkeypatch.setattr(printing, "_progress_live", progress)
+    with printing.task_progress(10) as update:
         assert not progress.tasks  # the line appears at the first update (auto may never need it)
         update(3, "ISMark photo.png")
         (task,) = progress.tasks

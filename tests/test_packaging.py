@@ -116,7 +116,7 @@ def test_wheel_ships_models_inside_the_package(tmp_path):
     [wheel] = dist.glob("wmark-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
 
-    assert "wmark/__init__.py" in names and "wmark/cli/__init__.py" in names and "wmark/cli/common.py" in names
+    assert "wmark/__init__.py" in names and "wmark/cli/__init__.py" in names and "wmark/cli/runner.py" in names
     for name in [*real, "zz-test-v1-00000000.pt", "zz-test.json", "MODEL_CARD.md"]:
         assert f"wmark/models_data/{name}" in names, name
     assert "wmark/models_data/notes.txt" not in names

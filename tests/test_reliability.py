@@ -557,7 +557,7 @@ def test_a_stuck_input_is_given_up_and_the_batch_goes_on(tmp_path, capsys):
     """--timeout: one input that never returns is reported (exit 3) and the others finish."""
     import threading
 
-    from wmark.cli.common import Outcome, run_per_input
+    from wmark.cli.runner import Outcome, run_per_input
     from wmark.errors import EXIT_INPUT
 
     release = threading.Event()
@@ -589,7 +589,8 @@ def test_a_ten_thousand_file_batch_streams(tmp_path, capfd, jobs):
     1,000 do (results are printed as they come; at most two per thread are in flight)."""
     import tracemalloc
 
-    from wmark.cli.common import Outcome, expand_inputs, run_per_input
+    from wmark.cli.files import expand_inputs
+    from wmark.cli.runner import Outcome, run_per_input
 
     folder = tmp_path / "many"
     folder.mkdir()

@@ -1,7 +1,9 @@
 """wmark's command line: one Typer app, thin over the library.
 
-- :mod:`.common` holds what every command shares (settings, stdout/stderr output,
-  error lines, input expansion, the per-input loop, output paths, message options);
+- what every command shares, one module a concept: :mod:`.settings` (the global
+  options), :mod:`.printing` (stdout records, stderr notes, error lines, progress),
+  :mod:`.files` (inputs and outputs), :mod:`.options` (shared options, the message),
+  :mod:`.runner` (the per-input loop and where it runs: threads, Ray via :mod:`.cluster`);
 - one module per command registers it with ``register(app)``;
 - errors are mapped to exit codes in one place, :class:`WmarkGroup`: a
   :class:`~wmark.errors.WmarkError` exits with its own code after one ``error: ...``
@@ -33,7 +35,8 @@ from . import embed as _embed
 from . import extract as _extract
 from . import keygen as _keygen
 from . import models as _models
-from .common import Settings, echo_err, report_error
+from .printing import echo_err, report_error
+from .settings import Settings
 
 from typer import Abort, Exit
 

@@ -20,8 +20,11 @@ import typer
 from typer.core import TyperCommand
 
 from ..errors import EXIT_NOT_FOUND, EXIT_OK, UsageError
-from .common import (BitsOption, ForceOption, HexOption, JsonOption, MessageSpec, ModelOption, MsgOption, Outcome,
-                     QualityOption, check_output, message_spec, note, read_input, run_per_input)
+from .files import check_output, read_input
+from .options import (BitsOption, ForceOption, HexOption, JsonOption, MessageSpec, ModelOption, MsgOption,
+                      QualityOption, message_spec)
+from .printing import note
+from .runner import Outcome, run_per_input
 
 ATTACK_PANEL = "Attacks (applied in the order given; repeat one to apply it twice)"
 _PREFIX = "attack__"  # parameter names of the generated options: attack__salt_pepper, ...

@@ -14,9 +14,10 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import EXIT_INPUT, EXIT_OK, InputError, OutputError, UsageError
-from .common import (KeyOption, ModelOption, RecursiveOption, emit_text, ensure_folder, expand_inputs, load_key, note,
-                     progress_bar, report_error)
 from .embed import DeviceOption
+from .files import ensure_folder, expand_inputs, load_key
+from .options import KeyOption, ModelOption, RecursiveOption
+from .printing import emit_text, note, progress_bar, report_error
 
 
 def bench(

@@ -1,4 +1,4 @@
-"""``--ray ADDRESS``: :func:`~wmark.cli.common.run_per_input` schedules its per-path work on Ray.
+"""``--ray ADDRESS``: :func:`~wmark.cli.runner.run_per_input` schedules its per-path work on Ray.
 
 The command's own ``work`` closure travels to the actors (:func:`wmark.distributed.map_paths`),
 so outputs, records and exit statuses are those of the single-machine run. In the
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import common
+from .printing import echo_err
+from .settings import Settings, settings, use_settings
 
 
 @dataclass
@@ -26,11 +27,11 @@ class _Remote:
     """``attempt(path)`` in an actor, under the command's settings and working folder."""
 
     attempt: Callable[[Path], Any]
-    settings: common.Settings
+    settings: Settings
     cwd: str
 
     def __call__(self, path: Path) -> tuple[Any, str]:
-        common._detached_settings = self.settings
+        use_settings(self.settings)
         if os.getcwd() != self.cwd:
             os.chdir(self.cwd)  # the same shared folder on every node
         notes = io.StringIO()
@@ -65,7 +66,7 @@ class RayExecutor:
 
     def map(self, attempt: Callable[[Path], Any], paths: Sequence[Path]) -> Iterator[Any]:
         """``attempt(path)`` for every path, in input order; notes printed as they come."""
-        run = self._run(_Remote(attempt, common.settings(), os.getcwd()), paths)
+        run = self._run(_Remote(attempt, settings(), os.getcwd()), paths)
         self._runs.append(run)
         return run
 
@@ -74,5 +75,5 @@ class RayExecutor:
 
         for outcome, notes in map_paths(remote, paths, workers=self.workers):
             for line in notes.splitlines():
-                common.echo_err(line)
+                echo_err(line)
             yield outcome

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import OutputError, UsageError
-from .common import note
+from .printing import note
 
 PROG = "wmark"
 COMPLETE_VAR = "_WMARK_COMPLETE"

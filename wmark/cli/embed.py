@@ -10,10 +10,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import OutputExistsError, UsageError, WeakMarkError
-from .common import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, MessageSpec,
-                     ModelOption, MsgOption, OutputOption, Outcome, QualityOption, RayOption, RecursiveOption,
-                     TimeoutOption, check_output, expand_inputs, load_key, note, output_path_for, read_input,
-                     run_per_input, task_progress)
+from .files import check_output, expand_inputs, load_key, output_path_for, read_input
+from .options import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption,
+                      MessageSpec, ModelOption, MsgOption, OutputOption, QualityOption, RayOption, RecursiveOption,
+                      TimeoutOption)
+from .printing import note, task_progress
+from .runner import Outcome, run_per_input
 
 DeviceOption = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|mps",
                                            help="Where the model runs.")]
@@ -84,7 +86,7 @@ def embed(
 
     --method ismark optimises each photo against the decoder through the --attacks' noise layers (a progress line on a terminal). --c2pa-sign CERT KEY also signs a C2PA manifest into the output (JPEG, PNG, WebP, TIFF) whose soft-binding assertion records the mark.
     """
-    from .common import message_spec
+    from .options import message_spec
 
     spec = message_spec(msg, hex_, bits)
     from ..api import METHODS
@@ -93,6 +95,9 @@ def embed(
         raise UsageError(f"--method must be one of {', '.join(METHODS)} (got {method!r})")
     options = ismark_options(method, iters, target_psnr, attacks)
     message = to_message(spec)
+    from ..zoo import check_fits
+
+    check_fits(message, model or "default")  # before any photo: unknown model (exit 5), too long (exit 2)
     secret = load_key(key)
     signer = None
     if c2pa_sign is not None:  # checked before any photo is read: a bad CERT/KEY writes nothing

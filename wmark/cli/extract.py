@@ -10,15 +10,17 @@ import typer
 
 from .. import provenance
 from ..errors import EXIT_NOT_FOUND, EXIT_OK
-from .common import (BitsOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, ModelOption, MsgOption,
-                     Outcome, RayOption, RecursiveOption, TimeoutOption, expand_inputs, load_key, message_spec,
-                     read_input, run_per_input)
 from .embed import DeviceOption, to_message
+from .files import expand_inputs, load_key, read_input
+from .options import (BitsOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption, ModelOption, MsgOption,
+                      RayOption, RecursiveOption, TimeoutOption, message_spec)
+from .runner import Outcome, run_per_input
 
 
 def extract(
     inputs: InputsArgument,
-    raw: Annotated[bool, typer.Option("--raw", help="Print the model's raw bit string.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the model's raw bits, read at the alignment the "
+                                       "message decoded at, else the most confident of the grid; exit 0.")] = False,
     model: ModelOption = None,
     key: KeyOption = None,
     device: DeviceOption = "auto",
@@ -30,8 +32,9 @@ def extract(
 ) -> None:
     """Read the message of photos: text when it is UTF-8, else hex.
 
-    Exit 0 when every input carried a mark, 1 when one did not. With --json and the
-    c2pa extra, a photo's C2PA manifest (soft binding, signer, validation) is in "c2pa".
+    Exit 0 when every input carried a mark (with --raw: was read), 1 when one did not. With --json and the c2pa extra, a photo's C2PA manifest (soft binding, signer, validation) is in "c2pa".
+
+    --raw prints the raw bits (of marks made with embed --bits, which carry no message): those of the alignment the message decoded at, else of the most confident alignment of the crop/zoom/rotation grid (mean |2p - 1|, as wmark bench scores raw bits), read with --model (default: the default model). A raw read exits 0 once it printed its bits. The "bits" of --json come from the same alignment.
     """
     secret = load_key(key)
     paths = expand_inputs(inputs, recursive=recursive)
@@ -48,7 +51,7 @@ def extract(
         manifest = provenance.read_manifest(path) if with_manifest else None
         if manifest is not None:
             record["c2pa"] = manifest
-        return Outcome(record, text=text, exit_code=EXIT_OK if result.found else EXIT_NOT_FOUND)
+        return Outcome(record, text=text, exit_code=EXIT_OK if result.found or raw else EXIT_NOT_FOUND)
 
     status = run_per_input(paths, work, json_output=json_output, label="extract",
                             jobs=jobs, ray=ray, timeout=timeout)
@@ -77,6 +80,9 @@ def verify(
     Exit 0 when every input matched, 1 when one did not.
     """
     message = to_message(message_spec(msg, hex_, bits))
+    from ..zoo import check_fits
+
+    check_fits(message, model or "default")  # before any photo: unknown model (exit 5), too long (exit 2)
     secret = load_key(key)
     paths = expand_inputs(inputs, recursive=recursive)
 

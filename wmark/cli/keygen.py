@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import ForceOption, note
+from .options import ForceOption
+from .printing import note
 
 
 def keygen(

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .common import JsonOption, emit_json, emit_text, note
+from .options import JsonOption
+from .printing import emit_json, emit_text, note
 
 
 def models(json_output: JsonOption = False) -> None:
