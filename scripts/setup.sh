@@ -7,8 +7,8 @@
 # finds it on local disk); a bare `torch` would pull a CUDA build of several GB. With a
 # GPU, pip picks its ordinary CUDA build. TORCH_SPEC (default: torch==2.13.0 without a
 # GPU, torch>=2.2 with one) and TORCH_PIP_ARGS (e.g. --index-url URL) override the ask.
-# Then wmark itself, editable, with the test tools and the c2pa and ray extras (their tests
-# run in CI).
+# Then wmark itself, editable, with the test tools, the c2pa and ray extras (their tests
+# run in CI) and matplotlib (the plot extra: `wmark bench --out` draws robustness.png).
 # Safe to run again (idempotent).
 set -euo pipefail
 
@@ -30,5 +30,5 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
     # shellcheck disable=SC2086  # TORCH_PIP_ARGS is a list of words on purpose
     "${pip[@]}" install ${TORCH_PIP_ARGS:-} "$spec"
 fi
-"${pip[@]}" install -e ".[test,c2pa,ray]"
+"${pip[@]}" install -e ".[test,c2pa,ray,plot]"
 echo "wmark installed in $venv: $venv/bin/wmark --help; tests: $venv/bin/python -m pytest -q" >&2

@@ -400,3 +400,30 @@ def test_cli_bad_photo_is_skipped_with_exit_3(tiny_zoo, photos, tmp_path):
     assert result.exit_code == EXIT_INPUT
     assert "zz_broken.png" in result.output
     assert json.loads((out / "report.json").read_text())["settings"]["images"] == 3
+
+
+def test_the_default_set_up_installs_the_chart():
+    """scripts/setup.sh (the README's set-up, and CI's) installs an extra that holds matplotlib."""
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    [extras] = re.findall(r'install -e "\.\[([\w,-]+)\]"', (root / "scripts" / "setup.sh").read_text())
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(re.match(r"matplotlib\b", requirement) for extra in extras.split(",") for requirement in declared[extra])
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed (bash scripts/setup.sh installs it)")
+def test_cli_bench_out_draws_robustness_png(tiny_zoo, photos, tmp_path):
+    """``wmark bench photos/ --out r/`` writes r/robustness.png, a picture of the report."""
+    from PIL import Image
+
+    out = tmp_path / "r"
+    result = invoke("bench", photos, "--out", out, "--attacks", "none,jpeg50", "--size", SIZE, "--limit", 2,
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "robustness.png") as chart:
+        chart.load()
+        assert chart.format == "PNG" and chart.width == 800
+        assert len(np.unique(np.asarray(chart.convert("RGB")).reshape(-1, 3), axis=0)) > 10  # not blank
+    assert "robustness.png" in result.stderr and "not drawn" not in result.stderr

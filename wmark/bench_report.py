@@ -3,7 +3,7 @@ and the journal of per-photo records that makes a run resumable.
 
 :class:`BenchReport` holds the settings and, per system (wmark's methods, the peers),
 every per-photo record :mod:`wmark.bench` measured; the tables, the CSV and the chart
-are computed from those records only. The chart needs matplotlib (the ``bench`` extra);
+are computed from those records only. The chart needs matplotlib (the ``plot`` extra);
 without it the other files are written and a note says why the chart is missing.
 """
 
@@ -215,7 +215,7 @@ class BenchReport:
             files.append((CHART, self.chart()))
         except ImportError:
             if note is not None:
-                note(f"{CHART} not drawn: matplotlib is not installed (pip install 'wmark[bench]')")
+                note(f"{CHART} not drawn: matplotlib is not installed (pip install 'wmark[plot]')")
         try:
             folder.mkdir(parents=True, exist_ok=True)
             return [_write_atomically(folder / name, content) for name, content in files]
