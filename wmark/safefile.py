@@ -4,6 +4,8 @@ A file is written to a hidden temporary file in the destination's folder, synced
 only then given its name (:func:`atomic_file`): a hard link that fails if another process
 got there first, or with ``force`` a rename. Any failure removes the temporary file, and
 Ctrl-C or SIGTERM wait for that step, so no half-written output or temporary file is left.
+A process that must end while other threads write (the command line after Ctrl-C) first
+waits for those writes (:func:`wait_for_writes`).
 :func:`check_destination` says beforehand whether a path may be written at all.
 """
 
@@ -33,7 +35,7 @@ def atomic_file(path: str | os.PathLike[str], force: bool = False) -> Iterator[B
     it is published or removed. OSErrors become OutputError.
     """
     path = Path(path)
-    with _signals_held():
+    with _signals_held(), _counted():
         try:
             handle, temporary = tempfile.mkstemp(prefix=hidden_prefix(path), suffix=".tmp", dir=path.parent)
         except OSError as error:
@@ -53,6 +55,31 @@ def atomic_file(path: str | os.PathLike[str], force: bool = False) -> Iterator[B
             if isinstance(error, OSError):
                 raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
             raise
+
+
+_writing = 0  # atomic files open in this process, in any thread
+_writes_changed = threading.Condition()
+
+
+@contextmanager
+def _counted() -> Iterator[None]:
+    """Count the block as one write in flight (:func:`wait_for_writes`)."""
+    global _writing
+    with _writes_changed:
+        _writing += 1
+    try:
+        yield
+    finally:
+        with _writes_changed:
+            _writing -= 1
+            _writes_changed.notify_all()
+
+
+def wait_for_writes(timeout: float | None = None) -> bool:
+    """Wait until no :func:`atomic_file` is open in this process (each published or removed);
+    False when some still is after ``timeout`` seconds."""
+    with _writes_changed:
+        return _writes_changed.wait_for(lambda: _writing == 0, timeout)
 
 
 def hidden_prefix(path: Path) -> str:

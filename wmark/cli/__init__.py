@@ -18,10 +18,12 @@ commands that need them, so that ``wmark --help`` answers fast.
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -148,13 +150,55 @@ def _terminated(signum: int, frame: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point (``wmark``); ``python -m wmark`` too.
 
-    SIGTERM is handled like Ctrl-C: the current file is finished or removed, exit 130.
+    SIGTERM is handled like Ctrl-C: the inputs in flight stop or finish, the file being
+    written is completed or removed, exit 130 (:mod:`wmark.cli.runner`, :func:`_exit`).
     """
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _terminated)
+    code: Any = 0
     try:
         _completions.answer_tab_if_asked()
         app(args=list(argv) if argv is not None else None, prog_name=PROG)
+    except SystemExit as done:
+        code = done.code
     except KeyboardInterrupt:  # before or after a command ran (start-up, imports)
         echo_err("error: interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+        code = EXIT_INTERRUPTED
+    _exit(code)
+
+
+WRITE_GRACE = 60.0  # seconds _exit waits for the outputs still being written by other threads
+
+
+def _exit(code: Any) -> NoReturn:
+    """Leave with ``code`` (a SystemExit code); a Ctrl-C or SIGTERM from here on is noted, not
+    raised (the run is over: no traceback), and only cuts short the wait below.
+
+    Where threads of the batch runner still run work (an input given up by ``--timeout``,
+    one still in flight after a second Ctrl-C), an ordinary exit would tear torch's and
+    OpenCV's native state down under them (``terminate called without an active
+    exception``, SIGABRT). Then, once the outputs being written are whole or removed
+    (:func:`wmark.safefile.wait_for_writes`, up to :data:`WRITE_GRACE` s) and stdout and
+    stderr are flushed, the process ends at once.
+    """
+    late: list[int] = []
+    for number in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        if number is not None:
+            signal.signal(number, lambda signum, frame: late.append(signum))
+    from ..safefile import wait_for_writes
+    from .runner import busy_threads
+
+    if not busy_threads():
+        sys.exit(code)
+    if isinstance(code, str):
+        echo_err(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # the last line said is the run's own (error: ...)
+    deadline = time.monotonic() + WRITE_GRACE
+    while not wait_for_writes(0.1) and not late and time.monotonic() < deadline:
+        pass
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)

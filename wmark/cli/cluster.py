@@ -12,6 +12,8 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import signal
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, redirect_stderr
 from dataclasses import dataclass
@@ -56,7 +58,10 @@ class RayExecutor:
     def __enter__(self) -> RayExecutor:
         from ..distributed import connect
 
+        terminate = signal.getsignal(signal.SIGTERM)
         self._stack.enter_context(connect(self.address))
+        if terminate is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, terminate)  # ray.init sets its own: sys.exit(15), not the CLI's 130
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,7 +15,7 @@ from .options import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOp
                       MessageSpec, ModelOption, MsgOption, OutputOption, QualityOption, RayOption, RecursiveOption,
                       TimeoutOption)
 from .printing import note, task_progress
-from .runner import Outcome, run_per_input
+from .runner import Outcome, raise_if_stopping, run_per_input
 
 DeviceOption = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda|mps",
                                            help="Where the model runs.")]
@@ -124,9 +124,11 @@ def embed(
         if not force and os.path.lexists(destination):  # done by an earlier (interrupted) run
             return skipped(destination)
         image = read_input(path)
+        raise_if_stopping()
         steps: list[int] = []  # ISMark's iterations, as they go
         with task_progress(options.iterations if options else 0) as update:
             def progress(iteration: int, loss: float, accuracy: float, psnr: float) -> None:
+                raise_if_stopping()  # Ctrl-C: the photo stops between two iterations, nothing written
                 steps.append(iteration)
                 update(iteration, f"ISMark {path.name}: loss {loss:.4f}, bits {accuracy:.1%}, {psnr:.1f} dB")
 
@@ -134,6 +136,7 @@ def embed(
                                method=method, key=secret, force=force,
                                saved_quality=output_quality(output_format(destination), image, quality),
                                ismark=options and replace(options, progress=progress))
+        raise_if_stopping()  # Ctrl-C meanwhile: stop here rather than start a write
         failed = [name for name, ok in result.survived.items() if not ok]
         if failed and strict:
             raise WeakMarkError(f"{path}: the mark does not read back after {', '.join(failed)}; nothing written "

@@ -15,7 +15,7 @@ with ``--ray`` (:class:`wmark.cli.cluster.RayExecutor`); with ``--timeout`` each
 runs in a thread of its own (:func:`within`).
 
 Interruption (Ctrl-C or SIGTERM, a KeyboardInterrupt in the main thread): the run is
-marked as stopping (:func:`stopping`), the inputs in flight stop at their next safe
+marked as stopping, the inputs in flight stop at their next safe
 point (:func:`raise_if_stopping`, e.g. between two ISMark iterations) or finish, an
 output being written is completed or removed (:mod:`wmark.safefile`), and only then
 does the KeyboardInterrupt go on to the command line (exit 130). A second Ctrl-C stops
@@ -35,7 +35,8 @@ from typing import Any
 from ..errors import EXIT_OK, ModelError, StuckError
 from .printing import emit_json, emit_text, error_message, progress_bar, report_error
 
-INPUT_THREAD = "wmark-input"  # the name of the thread that runs one input within --timeout
+INPUT_THREAD = "wmark-input"  # the thread that runs one input within --timeout
+POOL_THREAD = "wmark-pool"  # the threads of --jobs N
 
 _stopping = threading.Event()  # set while a run is being interrupted
 
@@ -49,15 +50,17 @@ class Outcome:
     exit_code: int = EXIT_OK
 
 
-def stopping() -> bool:
-    """True once the current run has been interrupted (its inputs in flight should stop)."""
-    return _stopping.is_set()
-
-
 def _stop() -> None:
     """Mark the run as stopping. (A module function, so that the closures that call it travel
     to Ray actors by reference: an Event holds a lock, which does not pickle.)"""
     _stopping.set()
+
+
+def busy_threads() -> list[threading.Thread]:
+    """The threads of this module still running work (an input given up by ``--timeout``, or
+    one still in flight after a second Ctrl-C). Listed while they run, whatever ``is_alive``
+    says: in Python 3.11 an interrupted ``join`` marks a running thread as stopped."""
+    return [thread for thread in threading.enumerate() if thread.name.startswith((INPUT_THREAD, POOL_THREAD))]
 
 
 def raise_if_stopping() -> None:
@@ -200,7 +203,7 @@ class ThreadPool:
         from concurrent.futures import ThreadPoolExecutor
 
         self.jobs = jobs
-        self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wmark")
+        self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix=POOL_THREAD)
 
     def map(self, function: Callable[[Path], Any], paths: Sequence[Path]) -> Iterator[Any]:
         """``function(path)`` for every path, in input order."""
