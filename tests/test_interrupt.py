@@ -8,7 +8,8 @@ so that the signal lands in that phase every time: ISMark's optimisation, the wr
 an output, a decoder pass of extract or verify, a bench photo. Every run must end with
 exit 130, ``error: interrupted`` as the last line of stderr, no ``terminate called``
 (a native thread torn down at exit: SIGABRT) and no traceback, only whole outputs and no
-temporary file; a plain re-run then finishes the batch.
+temporary file; a plain re-run then finishes the batch. And a photo that ``--timeout``
+gave up on, still busy in torch when the batch ends, must not abort the exit either.
 """
 
 from __future__ import annotations
@@ -83,6 +84,20 @@ def add(self, entry):
     original(self, entry)
     open(marker, "w").close()  # a photo is in the journal; the next one is being measured
 report.Journal.add = add
+"""
+
+_STUCK = """
+import time, torch, wmark.api as api
+original, count = api.decode_probabilities, [0]
+def decode_probabilities(*args, **kwargs):
+    count[0] += 1
+    if count[0] == 1:  # the first photo never ends, busy in torch's native code
+        x, end = torch.randn(300, 300), time.monotonic() + 60
+        while time.monotonic() < end:
+            x = x @ x
+            x = x / x.norm()
+    return original(*args, **kwargs)
+api.decode_probabilities = decode_probabilities
 """
 
 
@@ -186,6 +201,19 @@ def test_ctrl_c_during_extract_and_verify(models_dir, photos, tmp_path, command)
     code, stdout, stderr, _ = _run(args, process_env(models_dir), _DECODE, tmp_path / "reading")
     _assert_interrupted(code, stderr)
     assert len(stdout.splitlines()) < len(photos)  # it stopped before the end
+
+
+def test_a_photo_given_up_by_timeout_does_not_abort_the_exit(models_dir, photos, tmp_path):
+    """The thread of a photo given up by --timeout still runs when the batch is over; the
+    process ends with the batch's status (3), not SIGABRT, and does not wait for it."""
+    command = [sys.executable, "-c", _STUCK + _MAIN, "extract", *map(str, photos[:2]), "--timeout", "2",
+               "--device", "cpu"]
+    started = time.monotonic()
+    done = subprocess.run(command, env=process_env(models_dir), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert "terminate called" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "no result after 2 s (--timeout); skipped" in done.stderr
+    assert len(done.stdout.splitlines()) == 1 and time.monotonic() - started < 45
 
 
 def test_ctrl_c_during_bench_keeps_its_journal_resumable(models_dir, photos, tmp_path):
