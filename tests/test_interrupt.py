@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from test_reliability import assert_complete_image, models_dir, process_env, temporary_files, wmark_command  # noqa: F401
+from test_reliability import (assert_complete_image, models_dir, process_env, temporary_files,  # noqa: F401
+                              wmark_command)
 from wmark.errors import EXIT_INTERRUPTED
 
 # The probes: wrap one function of wmark, then run the command line as the console script does.
