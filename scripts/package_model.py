@@ -1,6 +1,7 @@
 """Package a training run's weights as a zoo model: ``models/NAME.pt`` + its ``zoo.json`` entry.
 
     python scripts/package_model.py runs/enh4 --name wmark-v2 --version 2 --summary "..." [--metrics report.json]
+        [--position N] [--models-dir DIR]
 
 The weights file holds only the model config and a float32 state dict (no optimizer);
 its full sha256 goes into ``models/zoo.json``, which :mod:`wmark.zoo` reads. ``--metrics``
@@ -28,6 +29,8 @@ def main() -> None:
     parser.add_argument("--summary", required=True)
     parser.add_argument("--metrics", type=Path, help="report.json of `wmark bench`")
     parser.add_argument("--version", type=int, default=1)
+    parser.add_argument("--position", type=int, default=0,
+                        help="place in the zoo (0, the default: the default model; 1: the next one read)")
     parser.add_argument("--models-dir", type=Path, default=MODELS,
                         help="folder of the weights and zoo.json (default: models/; another one to try a"
                              " candidate with WMARK_MODELS_DIR=DIR)")
@@ -62,7 +65,7 @@ def main() -> None:
     entry = {"name": args.name, "version": args.version, "file": target.name, "sha256": digest,
              "bits": model.cfg.bits, "size": model.cfg.size, "summary": args.summary, "metrics": metrics}
     index["models"] = [e for e in index["models"] if e["name"] != args.name]
-    index["models"].insert(0, entry)  # the first entry is the default model
+    index["models"].insert(args.position, entry)  # the first entry is the default model
     index_path.write_text(json.dumps(index, indent=2) + "\n")
     print(f"{target} sha256 {digest}")
 
