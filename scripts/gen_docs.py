@@ -1,8 +1,9 @@
 """Regenerate what is generated from the CLI and the attack registry.
 
 - ``completions/``: bash, zsh and fish scripts (``wmark completions SHELL``);
-- the README blocks between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``:
-  ``attacks`` (one row per registry entry) and ``presets`` (the reference columns).
+- the blocks of ``docs/cli.md`` (the CLI reference) between ``<!-- generated:NAME -->`` and
+  ``<!-- /generated:NAME -->``: ``attacks`` (one row per registry entry) and ``presets``
+  (the reference columns).
 
     python scripts/gen_docs.py           # rewrite the files
     python scripts/gen_docs.py --check   # exit 1 when a file is stale (what the tests check)
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+CLI_REFERENCE = ROOT / "docs" / "cli.md"
 COMPLETIONS = ROOT / "completions"
 
 
@@ -53,12 +54,12 @@ def presets_table() -> str:
 BLOCKS: dict[str, Callable[[], str]] = {"attacks": attacks_table, "presets": presets_table}
 
 
-def render_readme(text: str) -> str:
+def render_reference(text: str) -> str:
     """``text`` with every generated block replaced by its fresh content."""
     for name, make in BLOCKS.items():
         pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
         if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- generated:{name} --> block")
+            raise SystemExit(f"docs/cli.md has no <!-- generated:{name} --> block")
         content = make()
         text = pattern.sub(lambda match: f"{match.group(1)}{content}\n{match.group(2)}", text)
     return text
@@ -69,7 +70,7 @@ def expected_files() -> dict[Path, str]:
     from wmark.cli.completions import COMPLETION_FILES, SHELLS, completion_script
 
     files = {COMPLETIONS / COMPLETION_FILES[shell]: completion_script(shell) for shell in SHELLS}
-    files[README] = render_readme(README.read_text(encoding="utf-8"))
+    files[CLI_REFERENCE] = render_reference(CLI_REFERENCE.read_text(encoding="utf-8"))
     return files
 
 

@@ -1,7 +1,9 @@
-"""The README's examples run as written (on real photos, in a scratch folder)."""
+"""The README's examples, and those of the CLI reference, run as written (on real photos,
+in a scratch folder)."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 import shutil
@@ -16,16 +18,22 @@ from wmark.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+CLI_REFERENCE = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+README_MAX_LINES = 250
 
 
-def section(title: str) -> str:
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.S | re.M)
-    assert match, f"README has no section {title!r}"
+def section(title: str, text: str = README, name: str = "README.md") -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert match, f"{name} has no section {title!r}"
     return match.group(1)
 
 
 def blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+
+
+def shell_lines(text: str) -> list[str]:
+    return [line for block in blocks(text, "sh") for line in block.splitlines() if line.strip()]
 
 
 def run_line(line: str, folder: Path) -> None:
@@ -42,12 +50,20 @@ def run_line(line: str, folder: Path) -> None:
 
 @pytest.fixture
 def scratch(tmp_path, monkeypatch, kodak_path) -> Path:
+    """A folder holding what the examples name: tests/data/, photo.jpg and photos/."""
     (tmp_path / "tests" / "data").mkdir(parents=True)
     shutil.copyfile(kodak_path, tmp_path / "tests" / "data" / kodak_path.name)
+    (tmp_path / "photos").mkdir()
     with Image.open(kodak_path) as image:
         image.convert("RGB").save(tmp_path / "photo.jpg", quality=92)
+        image.convert("RGB").save(tmp_path / "photos" / "kodim01.jpg", quality=92)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def test_readme_is_short():
+    lines = README.count("\n")
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines: move the long parts to docs/"
 
 
 def test_the_one_command_runs(scratch, kodak_paths):
@@ -61,19 +77,51 @@ def test_the_one_command_runs(scratch, kodak_paths):
 
 
 def test_quick_start_lines_run(scratch):
-    lines = [line for block in blocks(section("Quick start"), "sh") for line in block.splitlines() if line.strip()]
-    assert lines
+    lines = shell_lines(section("Quick start"))
+    commands = {shlex.split(line)[1] for line in lines}
+    assert {"embed", "extract", "verify", "attack", "bench", "models"} <= commands, commands
     for line in lines:
         run_line(line, scratch)
-    for name in ("attacked.jpg", "attacked.png", "small.webp", "wmark.bash"):
+    made = ["photo.wm.jpg", "attacked.jpg", "report/report.md", "report/report.json", "owner.key", "wmark.bash"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        made.append("report/robustness.png")
+    for name in made:
         assert (scratch / name).stat().st_size > 0, name
 
 
-def test_quick_start_python_runs(kodak_rgb):
+def test_quick_start_python_runs(scratch):
     [code] = blocks(section("Quick start"), "python")
-    namespace = {"rgb": kodak_rgb}
+    namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["found"].found and namespace["found"].text == "owner"
+    assert namespace["decision"].match
+    attacked = namespace["attacked"]
+    assert isinstance(attacked, np.ndarray) and attacked.dtype == np.uint8
+    assert attacked.shape == np.asarray(namespace["marked"].image).shape
+
+
+def test_cli_reference_attack_examples_run(scratch):
+    lines = shell_lines(section("attack", CLI_REFERENCE, "docs/cli.md"))
+    assert lines
+    for line in lines:
+        run_line(line, scratch)
+    for name in ("attacked.jpg", "attacked.png", "small.webp"):
+        assert (scratch / name).stat().st_size > 0, name
+
+
+def test_cli_reference_attack_python_runs(kodak_rgb):
+    [code] = blocks(section("attack", CLI_REFERENCE, "docs/cli.md"), "python")
+    namespace = {"rgb": kodak_rgb}
+    exec(compile(code, "docs/cli.md", "exec"), namespace)
     assert isinstance(namespace["attacked"], np.ndarray) and namespace["attacked"].shape == kodak_rgb.shape
+
+
+def test_library_page_python_runs(scratch):
+    text = (ROOT / "docs" / "library.md").read_text(encoding="utf-8")
+    [code, *_] = blocks(text, "python")
+    namespace: dict = {}
+    exec(compile(code, "docs/library.md", "exec"), namespace)
+    assert namespace["found"].text == "owner" and namespace["decision"].match
 
 
 def test_readme_test_command_is_what_ci_runs():
@@ -82,9 +130,20 @@ def test_readme_test_command_is_what_ci_runs():
     assert block.strip() in ci.splitlines()
 
 
+EXIT_ROW = re.compile(r"^\| (\d+) \|", re.M)
+
+
 def test_exit_code_table_matches_wmark_errors():
     from wmark import errors
 
-    table = section("Exit codes")
-    codes = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.M)}
+    table = section("Exit codes", CLI_REFERENCE, "docs/cli.md")
+    codes = {int(code) for code in EXIT_ROW.findall(table)}
     assert codes == {value for name, value in vars(errors).items() if name.startswith("EXIT_")}
+
+
+def test_exit_codes_have_one_home():
+    """docs/cli.md holds the table; every other page links to it."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    holders = [page.name for page in pages
+               if re.search(r"^\| code \| meaning \|$", page.read_text(encoding="utf-8"), re.M)]
+    assert holders == ["cli.md"], holders

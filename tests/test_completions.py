@@ -39,14 +39,14 @@ def test_generated_docs_are_current():
     assert not stale, f"stale: {[str(p.relative_to(ROOT)) for p in stale]}: run python scripts/gen_docs.py"
 
 
-def test_readme_lists_every_attack_option():
+def test_cli_reference_lists_every_attack_option():
     from wmark.attacks import PRESETS, REGISTRY
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    reference = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     for name in REGISTRY:
-        assert f"`--{name}`" in readme
+        assert f"`--{name}`" in reference
     for name in PRESETS:
-        assert f"`{name}`" in readme
+        assert f"`{name}`" in reference
 
 
 @pytest.mark.parametrize("shell", SHELLS)
