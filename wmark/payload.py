@@ -378,8 +378,9 @@ def form(message: Message, raw_bits: int) -> Form | None:
     return None
 
 
-def _alphabet_of(message: Message) -> Alphabet | None:
-    """The smallest alphabet that holds a text message, None for bytes or other text."""
+def alphabet_of(message: Message) -> Alphabet | None:
+    """The smallest alphabet of :data:`ALPHABETS` that holds a text message; None for bytes,
+    bits, or text with a character none holds."""
     text = message.text() if message.kind == "text" else None
     return None if text is None else next((a for a in ALPHABETS if a.holds(text)), None)
 
@@ -387,7 +388,7 @@ def _alphabet_of(message: Message) -> Alphabet | None:
 def _too_long(message: Message, cap: Capacity, model: str | None) -> str:
     holder = f"model {model!r}" if model else f"a model of {cap.raw_bits} raw bits"
     text = f"message is {len(message.data)} bytes; {holder} holds at most {cap.max_bytes}"
-    alphabet = _alphabet_of(message)
+    alphabet = alphabet_of(message)
     if alphabet is not None and cap.max_chars(alphabet.name) > cap.max_bytes:
         text += f" ({cap.max_chars(alphabet.name)} characters of {alphabet.label})"
     return text

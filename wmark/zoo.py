@@ -17,12 +17,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ModelError
+from .errors import ModelError, PayloadError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .models.network import WatermarkModel
+    from .payload import Capacity, Message
 
 DEFAULT_MODEL = "default"
 
@@ -83,6 +84,66 @@ def get_entry(name: str) -> ZooEntry:
     except KeyError:
         known = ", ".join(sorted(MODELS)) or "none"
         raise ModelError(f"unknown model {name!r} (packaged: {known})") from None
+
+
+def capacity_of(entry: ZooEntry) -> "Capacity | None":
+    """The payload layout of ``entry``'s raw bits (:func:`wmark.payload.capacity`), None when
+    they are too few or too many for a protected message (raw bits only)."""
+    from .payload import capacity
+
+    try:
+        return capacity(entry.bits)
+    except PayloadError:
+        return None
+
+
+def _carries(entry: ZooEntry, message: "Message") -> bool:
+    from .payload import encode
+
+    try:
+        encode(message, entry.bits, model=entry.name)
+    except PayloadError:
+        return False
+    return True
+
+
+def _room(entry: ZooEntry, message: "Message") -> str:
+    """What ``entry`` holds, said for ``message``: ``takes 64`` (raw bits), ``holds 16 (20 characters)``."""
+    from .payload import alphabet_of
+
+    if message.kind == "bits":
+        return f"takes {entry.bits}"
+    cap = capacity_of(entry)
+    room = f"holds {cap.max_bytes if cap else 0}"
+    alphabet = alphabet_of(message)
+    if cap is not None and alphabet is not None and cap.max_chars(alphabet.name) > cap.max_bytes:
+        room += f" ({cap.max_chars(alphabet.name)} characters)"
+    return room
+
+
+def check_fits(message: "Message", name: str = DEFAULT_MODEL, *, option: str = "--model") -> ZooEntry:
+    """The entry of model ``name``, checked to carry ``message``.
+
+    ModelError (exit 5) for an unknown model; PayloadError (exit 2) when the message does not
+    fit, naming the packaged models that would hold it: ``message is 16 bytes; model 'wmark-v3'
+    holds at most 5 (7 characters of plain ASCII); 'wmark-v4' holds 16 (20 characters): use
+    --model wmark-v4`` (``option`` is how the hint names the choice).
+    """
+    from .payload import encode
+
+    entry = get_entry(name)
+    try:
+        encode(message, entry.bits, model=entry.name)
+        return entry
+    except PayloadError as error:
+        reason = str(error)
+    holders = [other for other in MODELS.values() if other.name != entry.name and _carries(other, message)]
+    if holders:
+        rooms = ", ".join(f"{other.name!r} {_room(other, message)}" for other in holders)
+        raise PayloadError(f"{reason}; {rooms}: use {option} {holders[0].name}")
+    if len(MODELS) > 1:
+        raise PayloadError(f"{reason}; no packaged model holds it")
+    raise PayloadError(reason)
 
 
 def weights_path(entry: ZooEntry) -> Path:

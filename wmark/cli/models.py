@@ -13,21 +13,29 @@ from .printing import emit_json, emit_text, note
 
 
 def models(json_output: JsonOption = False) -> None:
-    """Packaged models: name, raw bits, user bytes after Reed-Solomon, working size, sha256, figures."""
-    from ..payload import capacity
-    from ..zoo import MODELS
+    """Packaged models: name, raw bits, capacity, working size, sha256, figures.
+
+    Capacity: user bytes after Reed-Solomon (and symbols correctable), and the characters of a text in a compact alphabet: plain ASCII (but the backtick), or a-z 0-9 -./@ and space ("max_chars" in --json). A longer text or message needs another model: embed --model NAME. The first model is the default; extract and verify read with every one.
+    """
+    from ..payload import ALPHABETS
+    from ..zoo import MODELS, capacity_of
 
     for entry in MODELS.values():
-        cap = capacity(entry.bits)
-        record = {"name": entry.name, "bits": entry.bits, "max_bytes": cap.max_bytes,
-                  "correctable_symbols": cap.correctable, "size": entry.size, "sha256": entry.sha256,
-                  "file": entry.file, "summary": entry.summary, "metrics": entry.metrics}
+        cap = capacity_of(entry)
+        chars = {a.name: cap.max_chars(a.name) for a in ALPHABETS} if cap else {a.name: 0 for a in ALPHABETS}
+        record = {"name": entry.name, "bits": entry.bits, "max_bytes": cap.max_bytes if cap else 0,
+                  "max_chars": chars, "correctable_symbols": cap.correctable if cap else 0, "size": entry.size,
+                  "sha256": entry.sha256, "file": entry.file, "summary": entry.summary, "metrics": entry.metrics}
         if json_output:
             emit_json(record)
             continue
         figures = ", ".join(f"{k} {v:g}" for k, v in entry.metrics.items())
-        emit_text(f"{entry.name}: {entry.bits} raw bits, {cap.max_bytes} bytes after Reed-Solomon "
-                  f"({cap.correctable} symbols correctable), {entry.size}x{entry.size}, sha256 {entry.sha256}")
+        if cap is None:
+            room = "raw bits only (too few for a protected message)"
+        else:
+            room = (f"{cap.max_bytes} bytes after Reed-Solomon ({cap.correctable} symbols correctable) or "
+                    f"{chars['ascii']} characters of plain ASCII ({chars['lower']} of a-z 0-9 -./@ and space)")
+        emit_text(f"{entry.name}: {entry.bits} raw bits, {room}, {entry.size}x{entry.size}, sha256 {entry.sha256}")
         emit_text(f"  {entry.summary}" + (f"; {figures}" if figures else ""))
 
 
