@@ -325,18 +325,23 @@ def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default
 def _read_aligned(rgb: np.ndarray, net: "WatermarkModel", key: bytes | None, device: str,
                   search: bool) -> tuple[payload.Decoded, np.ndarray, int, int]:
     """(decoded, probability rows, the row it came from, alignments tried) for one model:
-    the photo as it is, then the :mod:`wmark.sync` grid, most confident first."""
+    the photo as it is, then the :mod:`wmark.sync` grid, most confident first. When nothing
+    decodes, the row is the most confident alignment (:func:`wmark.sync.most_confident`, as
+    ``wmark bench`` scores raw bits): its bits are what a reader without the message reads."""
+    from .sync import confidence, most_confident
+
     rows, _ = decode_probabilities(rgb, model=net, device=device, search=False)
     decoded = payload.decode(rows[0], key=key)
     if decoded.found or not search:
         return decoded, rows, 0, 1
     rows, _ = decode_probabilities(rgb, model=net, device=device, search=True)
-    confidence = np.mean(np.abs(2 * rows - 1), axis=1)
-    for tried, index in enumerate(sorted(range(1, len(rows)), key=lambda i: -confidence[i]), start=2):
+    sure = confidence(rows)
+    for tried, index in enumerate(sorted(range(1, len(rows)), key=lambda i: -sure[i]), start=2):
         decoded = payload.decode(rows[index], key=key)
         if decoded.found:
             return decoded, rows, index, tried
-    return payload.decode(rows[0], key=key), rows, 0, len(rows)
+    index = most_confident(rows)
+    return payload.decode(rows[index], key=key), rows, index, len(rows)
 
 
 def extract(image: Any, *, model: "str | WatermarkModel" = "default", key: bytes | None = None,
@@ -346,6 +351,9 @@ def extract(image: Any, *, model: "str | WatermarkModel" = "default", key: bytes
     With ``search`` the crop/zoom/rotation grid of :mod:`wmark.sync` is tried when the
     photo as it is does not decode. ``default`` reads with every packaged model, newest
     first (:func:`_readers`). The p-value counts every alignment and model tried.
+    ``bits``, ``probabilities`` and ``confidence`` come from the alignment the message
+    decoded at or, when none decodes (raw ``bits`` marks), from the most confident one of
+    the first model (:func:`wmark.sync.most_confident`).
     """
     rgb, _ = _as_rgb(image)
     tried, first = 0, None

@@ -16,7 +16,7 @@ reference table of DESIGN.md; ``size=None`` keeps it as it is), then for each sy
   model holds (random bytes per photo, or ``text`` on every photo), read by
   :func:`wmark.api.extract` as it is: ``recovered`` when the exact message comes back,
   ``accuracy_message`` the bit accuracy on the row extract chose (row 0 first, then the
-  grid by confidence, the first that decodes; row 0 when none does);
+  grid by confidence, the first that decodes; the most confident when none does);
 * PSNR and SSIM (:mod:`wmark.metrics`) of the marked photos, embed and extract seconds per
   photo (and the megapixels embedded and read, for the time per megapixel), and the
   clean photos read too (``clean_found``: a clean photo that decodes;
@@ -131,6 +131,7 @@ class _Wmark:
         from . import api
         from .attacks import apply_chain
         from .payload import Message
+        from .sync import most_confident
 
         rec: dict[str, Any] = {"attacks": {name: {} for name in columns}}
         embed_s, extract_s, extract_mp = [], [], []
@@ -157,7 +158,7 @@ class _Wmark:
             for name, chain in columns.items():
                 rows, _ = timed(api.decode_probabilities, apply_chain(marked.image, chain, seed=seed))
                 correct = np.mean((rows > 0.5) == raw.astype(bool), axis=1)
-                chosen = int(np.argmax(np.mean(np.abs(2 * rows - 1), axis=1)))
+                chosen = most_confident(rows)
                 rec["attacks"][name].update(accuracy=float(correct[chosen]), accuracy_no_search=float(correct[0]),
                                             accuracy_best=float(correct.max()), verified=self._verified(rows, raw))
             rows, _ = timed(api.decode_probabilities, rgb)

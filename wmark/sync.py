@@ -13,6 +13,7 @@ pay for it with a Bonferroni factor of :data:`TRIALS`.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -54,3 +55,15 @@ def candidates(image: torch.Tensor) -> torch.Tensor:
         view = image if (zoom, angle) == (1.0, 0.0) else realign(image, zoom, angle)
         views.append(view.flip(-1) if mirrored else view)
     return torch.cat(views)
+
+
+def confidence(rows: np.ndarray) -> np.ndarray:
+    """How sure the decoder is of each row of P(bit = 1) (one row per alignment): mean
+    ``|2p - 1|``, 0 (coin flips) .. 1 (certain). A misaligned read is unsure."""
+    return np.mean(np.abs(2 * np.asarray(rows, dtype=np.float64) - 1), axis=-1)
+
+
+def most_confident(rows: np.ndarray) -> int:
+    """The row a reader without the embedded bits picks: the most confident alignment
+    (``wmark bench`` scores raw bits on it; ``extract`` reports it when no message decodes)."""
+    return int(np.argmax(confidence(rows)))
