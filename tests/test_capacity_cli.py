@@ -110,3 +110,19 @@ def test_compact_text_end_to_end(two_zoo, photo, tmp_path):
     (record,) = records(found)
     assert record["message"] == text and record["model"] == "wide" and record["hex"] == text.encode().hex()
     assert invoke("verify", marked, "--msg", text, "--model", "wide", "--device", "cpu").exit_code == 0
+
+
+def test_verify_with_every_model_skips_those_too_small(two_zoo, photo, tmp_path, monkeypatch):
+    """With the wide model the default, a 16-byte message verifies without --model: the
+    64-bit model, which cannot carry it, is skipped rather than refusing the whole run."""
+    from wmark import zoo
+
+    monkeypatch.setattr(zoo, "MODELS", {"wide": two_zoo["wide"], "tiny": two_zoo["tiny"]})
+    message = "0123456789abcdef"
+    marked = tmp_path / "marked.png"
+    assert invoke("embed", photo, "--msg", message, "-o", marked, "--method", "encoder").exit_code == 0
+    result = invoke("verify", marked, "--msg", message, "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert records(result)[0]["model"] == "wide" and records(result)[0]["match"] is True
+    too_long = invoke("verify", marked, "--msg", "x" * 40)
+    assert too_long.exit_code == EXIT_USAGE and "model 'wide' holds at most 16" in too_long.stderr

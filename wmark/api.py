@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import payload
-from .errors import AlreadyMarkedError, InputError, UsageError
+from .errors import AlreadyMarkedError, InputError, PayloadError, UsageError
 from .geometry import photo_residual, resize, working
 from .metrics import psnr
 from .payload import Message
@@ -382,19 +382,27 @@ def verify(image: Any, message: Message | str | bytes, *, model: "str | Watermar
            search: bool = True) -> VerifyResult:
     """Test whether ``image`` carries ``message``: a one-sided binomial test at ``fpr``
     on the best of the alignments (and, for ``default``, packaged models) tried,
-    Bonferroni-corrected."""
+    Bonferroni-corrected. For ``default``, models too small for the message are skipped
+    (PayloadError when none holds it)."""
     if not (0 < fpr < 1):
         raise UsageError(f"fpr must be between 0 and 1 (got {fpr})")
     rgb, _ = _as_rgb(image)
     trials, best = 0, None
+    refused: PayloadError | None = None
     for net, name in _readers(model, device):
+        try:
+            expected = _message_bits(message, net.cfg.bits, name, key).astype(bool)
+        except PayloadError as error:  # a packaged model of fewer bits: the others may hold it
+            refused = refused or error
+            continue
         rows, _ = decode_probabilities(rgb, model=net, device=device, search=search)
-        expected = _message_bits(message, rows.shape[1], name, key).astype(bool)
         matching = int(np.max(np.count_nonzero((rows > 0.5) == expected, axis=1)))
         trials += len(rows)
         tail = binomial_tail(rows.shape[1], matching)
         if best is None or tail < best[0]:
             best = (tail, matching, rows.shape[1], name)
+    if best is None:  # no model holds the message: the first one's error
+        raise refused if refused is not None else PayloadError("no model to verify with")
     tail, matching, total, name = best
     p_value = min(1.0, trials * tail)  # Bonferroni over alignments and models
     return VerifyResult(p_value <= fpr, matching, total, p_value, fpr, name)
