@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -39,7 +41,7 @@ def test_capacity_table() -> None:
     assert capacity(64) == Capacity(
         raw_bits=64, symbol_bits=5, data_symbols=6, parity_symbols=6, max_bytes=3, correctable=3,
         max_bit_errors=5, length_bits=2, false_alarm=capacity(64).false_alarm, compact_chars=(4, 0),
-        compact_max_bit_errors=6,
+        compact_correctable=3, compact_max_bit_errors=6,
     )
     assert capacity(64).code_bits == 60 and capacity(64).false_alarm < 1e-3
     assert capacity(64).byte_codewords == 2 * (1 + 256 + 256**2 + 256**3)
@@ -50,8 +52,14 @@ def test_capacity_table() -> None:
     assert [capacity(r).max_bytes for r in RAW] == [1, 3, 5, 7, 16]
     assert [capacity(r).correctable for r in RAW] == [2, 3, 5, 6, 9]
     assert [capacity(r).max_bit_errors for r in RAW] == [2, 5, 11, 13, 24]
-    assert [capacity(r).compact_chars for r in RAW] == [(0, 0), (4, 0), (8, 7), (11, 9), (25, 20)]
+    assert [capacity(r).compact_chars for r in RAW] == [(2, 0), (4, 0), (8, 7), (11, 9), (25, 20)]
     assert [capacity(r).max_chars() for r in RAW] == [1, 3, 7, 9, 20]
+    assert [capacity(r).compact_correctable for r in RAW] == [1, 3, 4, 5, 8]
+    assert [capacity(r).compact_max_bit_errors for r in RAW] == [1, 6, 9, 11, 22]
+    for r in RAW:  # compact text accepts random words no more often than bytes do (each term of the bound)
+        cap = capacity(r)
+        ball = lambda t: sum(math.comb(cap.symbols, i) * (2**cap.symbol_bits - 1) ** i for i in range(t + 1))
+        assert cap.compact_codewords * ball(cap.compact_correctable) <= cap.byte_codewords * ball(cap.correctable)
     assert all(capacity(r).false_alarm < 1e-3 for r in (*RAW, 160, 192, 200, 320, 512, 1000))
     for raw in (8, 16, 5000):
         with pytest.raises(PayloadError, match="cannot hold"):
@@ -112,7 +120,8 @@ def test_corrects_up_to_correctable_symbol_errors(data: st.DataObject) -> None:
     raw = data.draw(st.sampled_from(RAW))
     cap = capacity(raw)
     message = data.draw(messages(raw))
-    positions = data.draw(st.sets(st.integers(0, cap.symbols - 1), max_size=cap.correctable))
+    limit = cap.correctable if form(message, raw) == "bytes" else cap.compact_correctable
+    positions = data.draw(st.sets(st.integers(0, cap.symbols - 1), max_size=limit))
     errors = {i: data.draw(st.integers(1, 2**cap.symbol_bits - 1)) for i in positions}
     received = flip_symbols(encode(message, raw), cap, errors)
     decoded = decode(received.astype(float))
@@ -133,7 +142,7 @@ def test_erasures_correct_more_than_plain_decoding(raw: int, compact: bool) -> N
     else:
         message = Message.from_hex(rng.bytes(cap.max_bytes).hex())
         count = min(cap.parity_symbols, cap.max_bit_errors)
-    assert count > cap.correctable
+    assert count > (cap.compact_correctable if compact else cap.correctable)
     bits = encode(message, raw)
     wrong = rng.choice(cap.symbols, count, replace=False) * cap.symbol_bits + rng.integers(0, cap.symbol_bits, count)
     received = bits.copy()

@@ -28,20 +28,23 @@ Layout of the ``raw_bits`` a model carries::
   decode and the embedded bits are balanced. Padding bits are zero and ignored on decode.
 * Decoding corrects the hard bits, then erases the 1, 2, ... ``parity`` least confident
   symbols (confidence: min over its bits of ``|p - 0.5|``). A candidate is accepted when its
-  header is valid and it is within ``correctable`` symbols or ``max_bit_errors`` bits
-  (version 2: ``compact_max_bit_errors``) of the hard bits. The bit limits keep the union
-  bound on decoding random bits (``Capacity.false_alarm``) under 1e-3: erasing all parity
-  symbols would otherwise accept any word with a valid header. Version 1 keeps the limit it
-  always had; version 2, whose words are more numerous, takes the largest the rest of that
-  budget allows. Where it cannot be afforded, or holds no more than bytes do, a width offers
-  no compact text (32 bits; 64 bits only ``lower``).
+  header is valid and it is within ``correctable`` symbols or ``max_bit_errors`` bits of the
+  hard bits (version 2: ``compact_correctable``, ``compact_max_bit_errors``). The limits keep
+  the union bound on decoding random bits (``Capacity.false_alarm``) under 1e-3: erasing all
+  parity symbols would otherwise accept any word with a valid header. Version 1 keeps the
+  limits it always had. Version 2's words are more numerous (100 bits: ~35 times), so its
+  limits are the largest whose terms of the bound stay within version 1's: compact text does
+  not make random words decode more often than bytes do (with version 1's radius it did: 8 of
+  200,000 uniform random reads at 100 bits decoded as compact text, nearly all 5-symbol corrections).
+  Where that leaves no room, or the alphabet holds no more than bytes do, a width offers no
+  compact text (64 bits: only ``lower``).
 
 Capacity (raw bits: symbol bits, user bytes, correctable symbols, max bit errors; compact
-characters lower / ascii, their max bit errors; false-alarm bound):
+characters lower / ascii, their correctable symbols and max bit errors; false-alarm bound):
 
-    32:  4, 1, 2, 2;   - / -,  -; 8.3e-4       64: 5, 3, 3, 5;    4 / -,  6; 5.3e-4
-    100: 5, 5, 5, 11;  8 / 7,  9; 4.3e-4      128: 5, 7, 6, 13;  11 / 9, 11; 6.5e-4
-    256: 6, 16, 9, 24; 25 / 20, 22; 3.2e-4
+    32:  4, 1, 2, 2;    2 / -,  1, 1;  8.9e-4      64: 5, 3, 3, 5;   4 / -, 3, 6;  5.3e-4
+    100: 5, 5, 5, 11;   8 / 7,  4, 9;  4.0e-4     128: 5, 7, 6, 13; 11 / 9, 5, 11; 6.4e-4
+    256: 6, 16, 9, 24; 25 / 20, 8, 22; 3.2e-4
 
 Measured false decodes (200,000 trials each, seed 0, before compact text): uniform random
 probabilities decode as found 1.0e-4 of the time at 64 bits (20 trials), 0 at 100 bits
@@ -115,6 +118,7 @@ class Capacity:
     length_bits: int
     false_alarm: float
     compact_chars: tuple[int, ...] = (0,) * len(ALPHABETS)  # per alphabet; 0: not offered
+    compact_correctable: int = -1  # symbol errors a compact text is accepted with
     compact_max_bit_errors: int = -1
 
     @property
@@ -224,15 +228,21 @@ def capacity(raw_bits: int) -> Capacity:
         while _texts(alphabet.size, most + 1) <= 2**value_bits:
             most += 1
         chars.append(most if most > max_bytes else 0)
+    # Version 2 may accept random words no more often than version 1 does: within its share of
+    # each term of the bound (the symbol ball decides most false decodes, measured), and the total.
     compact_words = sum(_texts(a.size, m) for a, m in zip(ALPHABETS, chars) if m)
+    share = min(spent, limit - spent)
+    compact_correctable = next((t for t in range(correctable, -1, -1)
+                                if compact_words * _ball(n, t, 2**c) <= bytes_words * symbol_ball), -1)
     compact_errors = -1
-    if compact_words and compact_words * symbol_ball <= limit - spent:
-        compact_errors, compact_spent = _bit_radius(compact_words, symbol_ball, code_bits, limit - spent)
+    if compact_words and compact_correctable >= 0 and compact_words * _ball(n, compact_correctable, 2**c) <= share:
+        compact_errors, compact_spent = _bit_radius(compact_words, _ball(n, compact_correctable, 2**c), code_bits,
+                                                    share)
         spent += compact_spent
     else:
-        chars = [0] * len(ALPHABETS)
+        chars, compact_correctable = [0] * len(ALPHABETS), -1
     return Capacity(raw_bits, c, n - parity, parity, max_bytes, correctable, bit_errors, length_bits,
-                    spent / budget, tuple(chars), compact_errors)
+                    spent / budget, tuple(chars), compact_correctable, compact_errors)
 
 
 @dataclass(frozen=True)
@@ -537,8 +547,11 @@ def decode(probabilities: np.ndarray, raw_bits: int | None = None, *, key: bytes
         version, message = parsed
         symbol_errors = sum(a != b for a, b in zip(codeword, received))
         bit_errors = int(np.count_nonzero(_to_bits(codeword, cap.symbol_bits) != code))
-        most = cap.max_bit_errors if version == VERSION else cap.compact_max_bit_errors
-        if symbol_errors > cap.correctable and bit_errors > most:
+        if version == VERSION:
+            symbol_limit, bit_limit = cap.correctable, cap.max_bit_errors
+        else:
+            symbol_limit, bit_limit = cap.compact_correctable, cap.compact_max_bit_errors
+        if symbol_errors > symbol_limit and bit_errors > bit_limit:
             continue
         return Decoded(True, message, symbol_errors, observed, bit_errors)
     return Decoded(False, None, 0, observed)
