@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from wmark import api, geometry
+from wmark import api
 from wmark.errors import InputError, PayloadError, UsageError
 from wmark.metrics import psnr
 from wmark.payload import Message
@@ -184,23 +184,41 @@ def test_auto_falls_back_to_ismark_when_the_encoder_mark_fails(kodak_rgb, tiny_m
 
 
 def test_the_colour_checks_read_the_mark_after_each_edit(kodak_rgb, tiny_model, monkeypatch):
-    """``auto``'s colour checks read the message after greyscale, brightness and contrast,
-    each made on one copy at 4x the working size; one miss fails them."""
+    """``auto``'s colour checks read the message after greyscale, brightness and contrast;
+    one miss fails them."""
     copies = []
     monkeypatch.setattr(api, "_reads_back", lambda copy, *args: copies.append(copy) or True)
     message = api._as_message("hi")
-    photo = kodak_rgb.repeat(2, axis=0).repeat(2, axis=1)  # 342×512: larger than 4x the working size
     bits = api._message_bits(message, tiny_model.cfg.bits, "tiny", None)
-    assert api._holds_colour_edits(photo, tiny_model, message, bits, None, "cpu")
-    side = 4 * tiny_model.cfg.size
-    small = geometry.resize(photo, side, side)
-    assert [copy.shape for copy in copies] == [small.shape] * 3 == [(side, side, 3)] * 3
+    assert api._holds_colour_edits(kodak_rgb, tiny_model, message, bits, None, "cpu")
+    assert [copy.shape for copy in copies] == [kodak_rgb.shape] * 3
     grey, bright, contrast = copies
-    assert np.array_equal(grey[..., 0], grey[..., 1]) and not np.array_equal(small[..., 0], small[..., 1])
-    assert bright.mean() > small.mean() + 10 and contrast.std() > small.std() * 1.1
+    assert np.array_equal(grey[..., 0], grey[..., 1]) and not np.array_equal(kodak_rgb[..., 0], kodak_rgb[..., 1])
+    assert bright.mean() > kodak_rgb.mean() + 10 and contrast.std() > kodak_rgb.std() * 1.1
     answers = iter([True, False, True])
     monkeypatch.setattr(api, "_reads_back", lambda *args: next(answers))
-    assert not api._holds_colour_edits(photo, tiny_model, message, bits, None, "cpu")
+    assert not api._holds_colour_edits(kodak_rgb, tiny_model, message, bits, None, "cpu")
+
+
+def test_embed_reads_and_checks_a_large_photo_on_one_copy_at_4x_the_working_size(kodak_rgb, tiny_model,
+                                                                                  monkeypatch):
+    """A photo larger than 4x the working size is read (an earlier mark) and self-checked
+    (clean, JPEG, the colour edits) on a copy at that size; a smaller one as it is."""
+    side = 4 * tiny_model.cfg.size
+    photo = kodak_rgb.repeat(2, axis=0).repeat(2, axis=1)  # larger than 4x the working size
+    assert api._reading_copy(photo, tiny_model.cfg.size).shape == (side, side, 3)
+    small = kodak_rgb[:side // 2, :side // 2]
+    assert api._reading_copy(small, tiny_model.cfg.size) is small
+    seen = []
+    read = api.decode_probabilities
+    monkeypatch.setattr(api, "decode_probabilities",
+                        lambda image, **kwargs: seen.append(np.asarray(image).shape) or read(image, **kwargs))
+    api.embed(photo, "hi", model=tiny_model, method="encoder", device="cpu")
+    assert seen and set(seen) == {(side, side, 3)}
+    seen.clear()
+    monkeypatch.setattr(api, "_holds_colour_edits", lambda marked, *args: seen.append(marked.shape) or True)
+    api.embed(photo, "hi", model=tiny_model, method="auto", device="cpu", force=True)
+    assert seen and set(seen) == {(side, side, 3)}
 
 
 def test_marks_of_an_earlier_packaged_model_stay_readable(kodak_rgb, tiny_zoo, monkeypatch):

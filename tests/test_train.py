@@ -318,3 +318,35 @@ def test_warm_start_folds_an_rgb_model_into_a_luma_one():
     wider = WatermarkModel(replace(rgb.cfg, luma=True, bits=32))
     fresh = warm_start(wider, rgb.state_dict())
     assert fresh and all(name.startswith(("encoder.message", "decoder.fc", "decoder.to_bits")) for name in fresh)
+
+
+def test_the_train_command_excludes_the_held_out_split_when_enhancing(photos, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import wmark.train as train_module
+    from wmark.cli import app
+
+    names = tmp_path / "heldout.txt"
+    names.write_text("photo1.png\nphoto3.png\n")
+    seen: list[list[str]] = []
+    original = train_module.PhotoCrops.__init__
+
+    def recording(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        seen.append(self.names)
+
+    monkeypatch.setattr(train_module.PhotoCrops, "__init__", recording)
+    runner = CliRunner()
+    weights = tmp_path / "run" / "model.pt"
+    trained = runner.invoke(app, ["train", "--preset", "tiny", "--data", str(photos), "--out", str(weights.parent),
+                                  "--steps", "2", "--device", "cpu", "--exclude", str(names)])
+    assert trained.exit_code == 0, trained.output
+    enhanced = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "enh"),
+                                   "--enhance", str(weights), "--rounds", "1", "--exclude", str(names)])
+    assert enhanced.exit_code == 0, enhanced.output
+    assert seen and all(not {"photo1.png", "photo3.png"} & set(batch) for batch in seen)
+    settings = json.loads((tmp_path / "enh" / "model.pt.json").read_text())
+    assert settings["exclude"] == str(names)
+    missing = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "x"),
+                                  "--exclude", str(tmp_path / "nope.txt")])
+    assert missing.exit_code == 2 and "is not a file" in missing.output

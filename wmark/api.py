@@ -219,14 +219,19 @@ def _self_check(marked: np.ndarray, net: "WatermarkModel", message: Message, bit
 
 def _holds_colour_edits(marked: np.ndarray, net: "WatermarkModel", message: Message, bits: np.ndarray,
                         key: bytes | None, device: str) -> bool:
-    """Whether ``message`` reads back after each edit of :data:`AUTO_CHECKS` (made on a copy
-    at 4× the working size: the decoder sees the photo at its working size anyway)."""
+    """Whether ``message`` reads back after each edit of :data:`AUTO_CHECKS`."""
     from .attacks.registry import apply_attack
 
-    side = 4 * net.cfg.size
-    small = marked if marked.shape[0] * marked.shape[1] <= side * side else resize(marked, side, side)
-    return all(_reads_back(apply_attack(attack, small, value), net, message, bits, key, device)
+    return all(_reads_back(apply_attack(attack, marked, value), net, message, bits, key, device)
                for attack, value in AUTO_CHECKS)
+
+
+def _reading_copy(rgb: np.ndarray, size: int) -> np.ndarray:
+    """``rgb``, or for a photo larger than 4× the working size ``size``, a copy at that
+    size: the decoder sees the photo at its working size anyway, so ``embed``'s reads and
+    self-checks run on it (JPEG's artefacts weigh more there: the check only gets stricter)."""
+    side = 4 * size
+    return rgb if rgb.shape[0] * rgb.shape[1] <= side * side else resize(rgb, side, side)
 
 
 def binomial_tail(n: int, k: int) -> float:
@@ -260,7 +265,8 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
     (its residual, re-made from its decoded message, is subtracted) before the new one
     goes in, and ``replaced`` says which it was. With ``check`` the output is read back
     as it is and after JPEG 75, or at ``saved_quality`` (the JPEG/WebP quality the output
-    will be written at) when lower (``survived``, ``robust``).
+    will be written at) when lower (``survived``, ``robust``); a large photo's reads and
+    checks run on a copy at 4× the working size (:func:`_reading_copy`).
     """
     import cv2
 
@@ -273,7 +279,7 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
     message = _as_message(message)
     bits = _message_bits(message, net.cfg.bits, name, key)
     cover = rgb
-    previous = _read_mark(rgb, _readers(model, device), [key, None], device)
+    previous = _read_mark(_reading_copy(rgb, net.cfg.size), _readers(model, device), [key, None], device)
     if previous is not None:
         old_message, old_key, old_net, old_name = previous
         if not force:
@@ -292,10 +298,11 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
         else:
             full = _full_residual(net, cover, bits, strength, device)
             marked = cv2.add(full, cover, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
-        survived = _self_check(marked, net, message, bits, key, device, check_jpeg) if check else {}
+        read = _reading_copy(marked, net.cfg.size) if check else marked
+        survived = _self_check(read, net, message, bits, key, device, check_jpeg) if check else {}
         colour_checked = check and method == "auto" and used == "encoder"
         if all(survived.values()) and (not colour_checked
-                                       or _holds_colour_edits(marked, net, message, bits, key, device)):
+                                       or _holds_colour_edits(read, net, message, bits, key, device)):
             break
     out: Any = marked
     if kind == "pil":

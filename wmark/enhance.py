@@ -136,19 +136,21 @@ def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], 
 
 
 def enhance_weights(weights: Path, data: Path, out: Path, cfg: EnhanceConfig = EnhanceConfig(),
-                    log: Callable[[str], None] = print) -> Path:
-    """Enhance the decoder of a weights file on a folder of photos; writes ``out``
-    (weights) and ``out`` + ``.json`` (the settings and loss history)."""
-    from .train import PhotoCrops, export_weights
+                    log: Callable[[str], None] = print, exclude: Path | None = None) -> Path:
+    """Enhance the decoder of a weights file on a folder of photos (less those named in
+    ``exclude``, a name list such as benchmarks/heldout.txt); writes ``out`` (weights)
+    and ``out`` + ``.json`` (the settings, the exclusion and the loss history)."""
+    from .train import PhotoCrops, export_weights, read_name_list
     from .zoo import load_weights
 
     model = load_weights(weights)
-    photos = PhotoCrops(data)
+    photos = PhotoCrops(data, exclude=read_name_list(exclude) if exclude else frozenset())
     side = model.cfg.size * cfg.photo_scale
     history = enhance(model, lambda count, rng: photos.random_batch(count, side, rng), cfg, log)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     export_weights({"config": {"model": model.cfg.to_dict()}, "model": model.state_dict()}, out)
     out.with_suffix(out.suffix + ".json").write_text(json.dumps({"enhance": asdict(cfg), "from": str(weights),
+                                                                  "exclude": str(exclude or ""),
                                                                   "loss": history}, indent=1))
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Exit codes of the command-line contract (documented in the README).
+# Exit codes of the command-line contract (documented in docs/cli.md#exit-codes).
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2

@@ -108,7 +108,7 @@ def attack(
                                                   help="Attacked image (format from its extension).")] = None,
     preset: Annotated[Optional[list[str]], typer.Option(
         "--preset", metavar="NAME", show_default=False, rich_help_panel=ATTACK_PANEL,
-        help="A column of `wmark bench` (none, jpeg50, rot2, ..., social, screenshot, flip; see README), "
+        help="A column of `wmark bench` (none, jpeg50, rot2, ..., social, screenshot, flip; see docs/cli.md), "
              "applied where it stands.",
     )] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random attacks (same seed, same output).")] = 0,

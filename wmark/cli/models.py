@@ -67,6 +67,10 @@ def train(
     abstain: Annotated[float, typer.Option("--abstain", min=0.0, metavar="W",
                                            help="With --enhance: weight of a term that teaches the decoder to "
                                                 "read unmarked photos as 0.5 (no opinion).")] = 0.0,
+    exclude: Annotated[Optional[Path], typer.Option("--exclude", metavar="FILE", show_default=False,
+                                                    help="Photo names (one per line, # comments) never trained, "
+                                                         "validated or enhanced on, e.g. benchmarks/heldout.txt "
+                                                         "(overrides the preset's).")] = None,
 ) -> None:
     """Train a model (or resume one): checkpoints every few minutes and on Ctrl-C.
 
@@ -74,6 +78,7 @@ def train(
     decoder alone, encoder frozen, on marked photos under the real reference attacks);
     writes RUN_DIR/model.pt.
     """
+    import dataclasses
     import json
 
     import torch
@@ -93,6 +98,10 @@ def train(
         raise UsageError(f"unknown preset {preset!r} (choose {', '.join(sorted(PRESETS))})")
     if not data.is_dir():
         raise UsageError(f"--data {data} is not a folder")
+    if exclude is not None:
+        if not exclude.is_file():
+            raise UsageError(f"--exclude {exclude} is not a file")
+        cfg = dataclasses.replace(cfg, exclude=str(exclude))
     if threads:
         torch.set_num_threads(threads)
     enhance = _enhance_source(enhance, enhance_decoder, from_)
@@ -100,7 +109,7 @@ def train(
         from ..enhance import EnhanceConfig, enhance_weights
 
         settings = EnhanceConfig(iterations=rounds, opt_share=opt_share, abstain=abstain)
-        emit_text(str(enhance_weights(enhance, data, out / "model.pt", settings, log=note)))
+        emit_text(str(enhance_weights(enhance, data, out / "model.pt", settings, log=note, exclude=exclude)))
         return
     try:
         weights = run_training(cfg, data, out, steps, resume=resume, val_data=val_data,
