@@ -167,7 +167,7 @@ def test_train_enhance_decoder_from_is_enhance(tiny_zoo, tmp_path, monkeypatch):
     from wmark import enhance, zoo
 
     calls = []
-    monkeypatch.setattr(enhance, "enhance_weights", lambda weights, data, out, cfg, log: calls.append(weights) or out)
+    monkeypatch.setattr(enhance, "enhance_weights", lambda weights, data, out, cfg, log, exclude=None: calls.append(weights) or out)
     data = tmp_path / "photos"
     data.mkdir()
     weights = zoo.weights_path(tiny_zoo)
