@@ -144,7 +144,7 @@ def enhance_weights(weights: Path, data: Path, out: Path, cfg: EnhanceConfig = E
     from .zoo import load_weights
 
     model = load_weights(weights)
-    photos = PhotoCrops(data, exclude=read_name_list(exclude) if exclude else frozenset())
+    photos = PhotoCrops(data, exclude=read_name_list(exclude))
     side = model.cfg.size * cfg.photo_scale
     history = enhance(model, lambda count, rng: photos.random_batch(count, side, rng), cfg, log)
     out = Path(out)

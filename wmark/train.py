@@ -171,8 +171,11 @@ def to_tensor(batch: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 255
 
 
-def read_name_list(path: str | Path) -> frozenset[str]:
-    """Photo names listed one per line (``#`` comments allowed), e.g. the held-out split."""
+def read_name_list(path: str | Path | None) -> frozenset[str]:
+    """Photo names listed one per line (``#`` comments allowed), e.g. the held-out split;
+    none for no file (None or "")."""
+    if not path:
+        return frozenset()
     lines = (line.split("#")[0].strip() for line in Path(path).read_text().splitlines())
     return frozenset(line for line in lines if line)
 
@@ -268,7 +271,7 @@ class Trainer:
             weights = torch.load(cfg.init_from, map_location="cpu", weights_only=True)
             fresh = warm_start(self.model, weights.get("state_dict", weights))
             self.log(f"warm start from {cfg.init_from}; fresh layers: {', '.join(fresh) or 'none'}")
-        held_out = read_name_list(cfg.exclude) if cfg.exclude else frozenset()
+        held_out = read_name_list(cfg.exclude)
         self.train_photos = PhotoCrops(data, exclude=held_out)
         self.log(f"training on {len(self.train_photos)} photos")
         val = PhotoCrops(val_data or data, limit=cfg.val_images, exclude=held_out)
