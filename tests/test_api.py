@@ -20,7 +20,7 @@ def test_embed_keeps_type_shape_and_reports_psnr(kodak_rgb, tiny_model):
     assert isinstance(result.image, np.ndarray) and result.image.dtype == np.uint8
     assert result.image.shape == kodak_rgb.shape
     assert result.psnr == pytest.approx(psnr(kodak_rgb, result.image))
-    assert 13 < result.psnr < 20  # the tiny model is loud: 15 dB at its working size
+    assert 13 < result.psnr < 24  # the tiny model's tests mark loud (conftest.TINY_GAIN): about 18 dB
     assert result.bits.shape == (64,) and set(np.unique(result.bits)) <= {0, 1}
 
     pil = api.embed(Image.fromarray(kodak_rgb), "hi", model=tiny_model)
@@ -29,9 +29,9 @@ def test_embed_keeps_type_shape_and_reports_psnr(kodak_rgb, tiny_model):
 
 
 def test_strength_trades_psnr(kodak_rgb, tiny_model):
-    weak = api.embed(kodak_rgb, "hi", model=tiny_model, strength=0.5).psnr
-    strong = api.embed(kodak_rgb, "hi", model=tiny_model, strength=2.0).psnr
-    assert weak > strong + 8  # 4x the amplitude is about 12 dB (less where pixels clip)
+    weak = api.embed(kodak_rgb, "hi", model=tiny_model, strength=0.25, method="encoder").psnr
+    strong = api.embed(kodak_rgb, "hi", model=tiny_model, strength=1.0, method="encoder").psnr
+    assert weak > strong + 8  # 4x the budget is about 12 dB (less where pixels clip)
 
 
 def test_greyscale_and_odd_sizes(tiny_model):
@@ -160,7 +160,8 @@ def test_round_trip_with_and_without_a_key(kodak_rgb, tiny_model):
 def test_auto_falls_back_to_ismark_when_the_encoder_mark_fails(kodak_rgb, tiny_model, monkeypatch):
     from wmark import ismark
 
-    checks = iter([{"clean": True, "jpeg75": False}, {"clean": True, "jpeg75": True}])
+    failing = [{"clean": True, "jpeg75": False}] * len(api.LADDER)  # every strength of the ladder
+    checks = iter([*failing, {"clean": True, "jpeg75": True}])
     monkeypatch.setattr(api, "_self_check", lambda *args: next(checks))
     calls = []
     optimise = ismark.optimise
@@ -168,7 +169,7 @@ def test_auto_falls_back_to_ismark_when_the_encoder_mark_fails(kodak_rgb, tiny_m
                         lambda *args, **kwargs: calls.append(1) or optimise(*args[:4], 2, **kwargs))
     result = api.embed(kodak_rgb, "hi", model=tiny_model)
     assert result.method == "ismark" and calls == [1] and result.robust
-    assert result.psnr < 20  # the fallback keeps the strength's energy (the tiny model's 15 dB): no 40 dB target
+    assert result.psnr < 24  # the fallback keeps the strength's budget (loud for the tiny model): no 40 dB target
     # A mark that passes at once stays the encoder's; encoder and ismark never switch.
     monkeypatch.setattr(api, "_self_check", lambda *args: {"clean": True, "jpeg75": True})
     monkeypatch.setattr(api, "_holds_colour_edits", lambda *args: True)

@@ -18,7 +18,7 @@ import pytest
 
 from wmark import bench
 from wmark.attacks import GROUPS, REFERENCE
-from wmark.errors import EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, InputError, UsageError
+from wmark.errors import EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, DependencyError, InputError, UsageError
 from helpers import invoke
 
 ATTACKS = "none,jpeg50"
@@ -26,6 +26,7 @@ SIZE = 64  # the tiny model's working size: fast
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 REPORT_FILES = ["report.csv", "report.json", "report.md", *(["robustness.png"] if HAS_MATPLOTLIB else [])]
 TIMINGS = ("embed_s", "extract_s")
+PERCEPTUAL = ("ssimulacra2_mean", "ssimulacra2_min", "flip_mean", "flip_max")
 
 
 @pytest.fixture
@@ -76,6 +77,7 @@ def test_report_holds_every_column_and_number(report):
         assert (image["width"], image["height"]) == (SIZE, SIZE)
         assert math.isfinite(image["psnr"]) and image["psnr"] > 10  # the tiny test model is loud
         assert 0 < image["ssim"] < 1
+        assert image["ssimulacra2"] < 100 and 0 < image["flip"] < 1  # the tiny model's mark is visible
         assert image["embed_s"] > 0 and image["extract_s"] > 0
         assert image["megapixels"] == image["extract_megapixels"] == SIZE * SIZE / 1e6  # none, jpeg50: same size
         assert isinstance(image["clean_found"], bool) and isinstance(image["clean_verified"], bool)
@@ -96,6 +98,10 @@ def test_report_holds_every_column_and_number(report):
     assert summary["psnr_min"] <= summary["psnr_mean"]
     ssims = [image["ssim"] for image in system.images]
     assert summary["ssim_mean"] == pytest.approx(np.mean(ssims)) and summary["ssim_min"] == min(ssims)
+    scores, errors = [image["ssimulacra2"] for image in system.images], [image["flip"] for image in system.images]
+    assert summary["ssimulacra2_mean"] == pytest.approx(np.mean(scores)) and summary["ssimulacra2_min"] == min(scores)
+    assert summary["flip_mean"] == pytest.approx(np.mean(errors)) and summary["flip_max"] == max(errors)
+    assert report.settings["quality"] is True
     for key in TIMINGS:
         seconds = [image[key] for image in system.images]
         assert summary[key] == pytest.approx(np.mean(seconds))
@@ -119,6 +125,12 @@ def test_report_formats_agree(report, tmp_path):
     assert f"| {summary['ssim_mean']:.4f} | {summary['ssim_min']:.4f} |" in markdown
     assert f"| {summary['embed_s_per_mp']:.3f} |" in markdown and "extract (s/MP)" in markdown
     assert float(rows[2]["ssim_min"]) == pytest.approx(summary["ssim_min"], abs=1e-4)
+    assert float(rows[0]["ssimulacra2_min"]) == pytest.approx(summary["ssimulacra2_min"], abs=1e-4)
+    assert float(rows[2]["flip_max"]) == pytest.approx(summary["flip_max"], abs=1e-6)
+    assert "| SSIMULACRA 2 mean | SSIMULACRA 2 worst | FLIP mean | FLIP worst |" in markdown
+    assert (f"| {summary['ssimulacra2_mean']:.2f} | {summary['ssimulacra2_min']:.2f} | {summary['flip_mean']:.4f}"
+            f" | {summary['flip_max']:.4f} |") in markdown
+    assert data["summary"][0]["flip_max"] == pytest.approx(summary["flip_max"])
     written = report.save(tmp_path / "out")
     assert sorted(p.name for p in written) == REPORT_FILES
     assert (tmp_path / "out" / "report.md").read_text() == markdown
@@ -159,6 +171,46 @@ def test_same_seed_same_numbers(report, kodak_paths, tiny_model):
         assert "recovered" not in second["attacks"][attack]  # bits only
 
 
+def test_no_quality_leaves_the_perceptual_scores_out(report, kodak_paths, tiny_model, monkeypatch):
+    from wmark import metrics
+
+    monkeypatch.setattr(metrics, "PACKAGES", {"wmark_no_such_module": "no-such-package"})  # as if missing
+    with pytest.raises(DependencyError, match="no-such-package.*--no-quality"):
+        bench.run_benchmark(kodak_paths[:1], attacks="none", model=tiny_model, size=SIZE, device="cpu")
+    quick = bench.run_benchmark(kodak_paths[:1], attacks="none", model=tiny_model, size=SIZE, device="cpu",
+                                quality=False)
+    (image,) = quick.systems[0].images
+    assert "ssimulacra2" not in image and "flip" not in image and quick.settings["quality"] is False
+    assert image["psnr"] == report.systems[0].images[0]["psnr"] and 0 < image["ssim"] < 1
+    (summary,) = quick.summary()
+    assert not set(PERCEPTUAL) & set(summary) and summary["psnr_mean"] == image["psnr"]
+    assert "SSIMULACRA" not in quick.to_markdown() and "PSNR mean" in quick.to_markdown()
+    rows = list(csv.DictReader(io.StringIO(quick.to_csv())))
+    assert rows[0]["ssimulacra2_mean"] == rows[0]["flip_max"] == "" and rows[0]["psnr_mean"]
+
+
+def test_a_peer_scores_its_marks_too(kodak_rgb):
+    """A peer's marked photo gets the same scores as wmark's, against the same prepared photo."""
+    from wmark.metrics import flip, ssimulacra2
+
+    class Brighter(bench._Peer):  # a fake peer: a visible shift, nothing read back
+        def __init__(self, quality: bool):
+            self.name, self.bits, self.quality = "brighter", 64, quality
+
+        def embed(self, bgr, bits):
+            return np.clip(bgr.astype(np.int16) + 6, 0, 255).astype(np.uint8)
+
+        def extract(self, bgr):
+            return np.zeros(self.bits, bool)
+
+    rgb, raw = bench.prepare(kodak_rgb, SIZE), np.zeros(64, np.uint8)
+    record = bench._run_one(Brighter(True), rgb, raw, {"none": []}, 0)
+    marked = np.clip(rgb.astype(np.int16) + 6, 0, 255).astype(np.uint8)
+    assert record["ssimulacra2"] == ssimulacra2(rgb, marked) and record["flip"] == flip(rgb, marked)
+    assert record["attacks"]["none"]["accuracy"] == 1.0 and math.isfinite(record["psnr"])
+    assert not {"ssimulacra2", "flip"} & set(bench._run_one(Brighter(False), rgb, raw, {"none": []}, 0))
+
+
 def _numbers(report) -> list[dict]:
     """Every per-photo record without the timings (which differ from run to run)."""
     return [{key: value for key, value in image.items() if key not in TIMINGS}
@@ -190,6 +242,29 @@ def test_a_journal_makes_the_run_resumable(kodak_paths, tiny_model, tmp_path, mo
     fresh = bench.run_benchmark(kodak_paths, **kwargs)
     assert _numbers(second) == _numbers(fresh) and _numbers(first) == _numbers(fresh)[:2]
     assert fresh.settings["resumed"] == 0 and len(journal.read_text().splitlines()) == 4
+
+
+def test_a_journal_from_before_the_perceptual_scores_still_loads(kodak_paths, tiny_model, tmp_path, monkeypatch):
+    """Records without ``ssimulacra2`` and ``flip`` are taken as they are: the scores count as missing."""
+    journal = tmp_path / "images.jsonl"
+    kwargs = dict(attacks="none", model=tiny_model, size=SIZE, device="cpu", message_mode="bits", journal=journal)
+    bench.run_benchmark(kodak_paths[:2], **kwargs)
+    header, *entries = journal.read_text().splitlines()
+    old = json.loads(entries[0])
+    for record in old["records"].values():
+        del record["ssimulacra2"], record["flip"]
+    journal.write_text("\n".join([header, json.dumps(old, sort_keys=True), entries[1]]) + "\n")
+    calls = _counting_embeds(monkeypatch)
+    again = bench.run_benchmark(kodak_paths[:2], **kwargs)
+    assert calls == [] and again.settings["resumed"] == 2
+    first, second = again.systems[0].images
+    assert first.get("ssimulacra2") is None and second["ssimulacra2"] < 100
+    (summary,) = again.summary()
+    assert summary["ssimulacra2_mean"] == summary["ssimulacra2_min"] == second["ssimulacra2"]
+    assert summary["flip_max"] == second["flip"]
+    assert "SSIMULACRA 2 worst" in again.to_markdown()
+    bench.run_benchmark(kodak_paths[:1], quality=False, **kwargs)  # without the scores: other settings
+    assert len(calls) == 1 and len(journal.read_text().splitlines()) == 2
 
 
 def test_a_journal_of_other_settings_or_a_torn_line(kodak_paths, tiny_model, tmp_path, monkeypatch):
@@ -309,6 +384,7 @@ def test_a_peer_side_by_side(kodak_paths, tiny_model):
     ours, peer = report.summary()
     assert peer["name"] == "dwtDctSvd" and peer["peer"] and peer["bits"] == 64
     assert 0.9 <= peer["attacks"]["none"]["accuracy"] <= 1 and math.isfinite(peer["psnr_mean"])
+    assert 0 < peer["ssimulacra2_mean"] <= 100 and 0 <= peer["flip_max"] < 1
     assert report.settings["versions"]["invisible-watermark"]
     assert "dwtDctSvd (64 bits)" in report.to_markdown()
 
@@ -322,6 +398,8 @@ def test_cli_writes_the_report(tiny_zoo, photos, tmp_path):
                     "--out", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "| `jpeg50` |" in result.stdout and "wmark encoder (64 bits)" in result.stdout
+    assert "| PSNR mean (dB) |" in result.stdout and "| SSIMULACRA 2 mean | SSIMULACRA 2 worst |" in result.stdout
+    assert "| FLIP mean | FLIP worst |" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted([*REPORT_FILES, "images.jsonl"])
     data = json.loads((out / "report.json").read_text())
     assert data["settings"]["images"] == 3 and data["settings"]["model"] == "tiny"
@@ -346,6 +424,18 @@ def test_cli_json_and_limit(tiny_zoo, photos):
     data = json.loads(result.stdout)
     assert data["settings"]["images"] == 1 and list(data["settings"]["attacks"]) == ["rot2"]
     assert 0 <= data["summary"][0]["attacks"]["rot2"]["accuracy"] <= 1
+    assert data["summary"][0]["ssimulacra2_mean"] < 100 and data["images"]["wmark encoder"][0]["flip"] > 0
+
+
+def test_cli_no_quality(tiny_zoo, photos):
+    result = invoke("bench", photos, "--attacks", "none", "--size", SIZE, "--limit", 1, "--messages", "bits",
+                    "--no-quality", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "| PSNR mean (dB) |" in result.stdout and "SSIMULACRA" not in result.stdout
+    data = json.loads(invoke("bench", photos, "--attacks", "none", "--size", SIZE, "--limit", 1, "--messages",
+                             "bits", "--no-quality", "--device", "cpu", "--json").stdout)
+    assert "--no-quality" in data["settings"]["command"] and data["settings"]["quality"] is False
+    assert "flip_mean" not in data["summary"][0] and "flip" not in data["images"]["wmark encoder"][0]
 
 
 def test_cli_social_and_screenshot_columns(tiny_zoo, photos):

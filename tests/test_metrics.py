@@ -1,11 +1,14 @@
-"""The image quality metrics (wmark.metrics): PSNR and SSIM."""
+"""The image quality metrics (wmark.metrics): PSNR, SSIM, SSIMULACRA 2 and FLIP."""
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pytest
 
-from wmark.metrics import psnr, ssim
+from wmark.errors import EXIT_USAGE, DependencyError
+from wmark.metrics import flip, psnr, ssim, ssimulacra2
 
 
 def test_psnr(kodak_rgb):
@@ -54,3 +57,42 @@ def test_ssim_is_wang_et_al_on_every_whole_window(kodak_rgb):
             vp, vq, cov = (w * p * p).sum() - mp ** 2, (w * q * q).sum() - mq ** 2, (w * p * q).sum() - mp * mq
             values.append((2 * mp * mq + c1) * (2 * cov + c2) / ((mp ** 2 + mq ** 2 + c1) * (vp + vq + c2)))
     assert ssim(a, b) == pytest.approx(np.mean(values), abs=1e-4)
+
+
+def test_ssimulacra2_and_flip(kodak_rgb):
+    """100 and 0 for a copy; light noise scores high, heavy noise and a blur low (SSIMULACRA 2:
+    90 visually lossless, 50 medium, 30 low; FLIP: mean error, 0 identical)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    light, heavy = (np.clip(kodak_rgb + rng.normal(0, sigma, kodak_rgb.shape), 0, 255).astype(np.uint8)
+                    for sigma in (2, 20))
+    blurred = cv2.GaussianBlur(kodak_rgb, (0, 0), 2)
+    assert ssimulacra2(kodak_rgb, kodak_rgb) == pytest.approx(100.0) and flip(kodak_rgb, kodak_rgb) == 0.0
+    assert 100 > ssimulacra2(kodak_rgb, light) > 70 > 30 > max(ssimulacra2(kodak_rgb, heavy),
+                                                               ssimulacra2(kodak_rgb, blurred))
+    assert 0 < flip(kodak_rgb, light) < 0.05 < min(flip(kodak_rgb, heavy), flip(kodak_rgb, blurred)) < 1
+    assert isinstance(ssimulacra2(kodak_rgb, light), float) and isinstance(flip(kodak_rgb, light), float)
+    flipped = np.ascontiguousarray(kodak_rgb[:, ::-1])  # strided views are fine too
+    assert ssimulacra2(kodak_rgb, kodak_rgb[:, ::-1]) == ssimulacra2(kodak_rgb, flipped)
+
+
+@pytest.mark.parametrize("metric", [ssimulacra2, flip])
+def test_perceptual_metrics_check_their_inputs(kodak_rgb, metric):
+    for other in (kodak_rgb[1:], kodak_rgb[..., :2], kodak_rgb.astype(np.float32), kodak_rgb[..., 0]):
+        with pytest.raises(ValueError):
+            metric(kodak_rgb, other)
+    with pytest.raises(ValueError):
+        metric(kodak_rgb[..., 0], kodak_rgb[..., 0])
+    if metric is ssimulacra2:  # its smallest scale needs 8 px
+        with pytest.raises(ValueError, match="8 px"):
+            metric(kodak_rgb[:7, :40], kodak_rgb[:7, :40])
+
+
+@pytest.mark.parametrize("metric, module, package", [(ssimulacra2, "ssimulacra2", "ssimulacra2"),
+                                                     (flip, "flip_evaluator", "flip-evaluator")])
+def test_a_missing_package_is_a_dependency_error(kodak_rgb, monkeypatch, metric, module, package):
+    monkeypatch.setitem(sys.modules, module, None)  # import fails
+    with pytest.raises(DependencyError, match=f"pip install {package}") as caught:
+        metric(kodak_rgb, kodak_rgb)
+    assert caught.value.exit_code == EXIT_USAGE

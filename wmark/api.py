@@ -2,10 +2,12 @@
 
 Every model works at a fixed square resolution (DESIGN.md, "Models"). A photo of any
 size and aspect ratio is resized to it (area interpolation), the encoder's residual is
-computed there, resized back to the photo's size (bicubic), held at the energy of the
-model's PSNR times the strength, and added; extraction resizes the whole suspect photo
-the same way (:mod:`wmark.geometry`). Images whose short side is under :data:`MIN_SIDE`
-pixels are refused: too few pixels carry the mark.
+computed there, resized back to the photo's size (bicubic), shaped by the photo's
+perceptual mask at the strength (never past its per-pixel budget) and added;
+extraction resizes the whole suspect photo the same way (:mod:`wmark.geometry`, the one
+path). ``strength`` is a ceiling on visibility: ``auto`` tries the :data:`LADDER` of
+fainter strengths first. Images whose short side is under :data:`MIN_SIDE` pixels are
+refused: too few pixels carry the mark.
 
 Inputs are PIL images or H×W×3 uint8 arrays (greyscale H×W is accepted too); ``embed``
 returns the same kind it was given.
@@ -21,7 +23,8 @@ import numpy as np
 
 from . import payload
 from .errors import AlreadyMarkedError, InputError, PayloadError, UsageError
-from .geometry import photo_residual, resize, working
+from . import mask
+from .geometry import masked_mark, resize, working
 from .metrics import psnr
 from .payload import Message
 
@@ -48,6 +51,10 @@ class EmbedResult:
     # copy of it ({} when not checked)? ``robust`` is True when every check passed.
     survived: dict[str, bool] = field(default_factory=dict)
     replaced: Message | None = None  # the earlier mark that ``force`` removed
+    # Why no robust mark fits under the strength ceiling (``auto`` kept the top of the ladder), or None.
+    warning: str | None = None
+    ssimulacra2: float | None = None  # the marked photo's SSIMULACRA 2 against the original (``score``)
+    scored_view: str | None = None  # what was scored: "full" or "fitted 1920x1080"
 
     @property
     def robust(self) -> bool | None:
@@ -162,17 +169,21 @@ def _message_bits(message: Message | str | bytes, raw_bits: int, model_name: str
     return payload.encode(_as_message(message), raw_bits, model=model_name, key=key)
 
 
-def _full_residual(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, strength: float,
-                   device: str) -> np.ndarray:
-    """The encoder's mark to add to ``rgb`` (float32, 0..255 units): its residual at the
-    working size, upsampled to the photo and held at the model's energy times ``strength``."""
+def encoder_unit(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, device: str) -> np.ndarray:
+    """The encoder's residual for ``rgb`` at the working size (S×S×C, unit RMS; one plane
+    for a luma model)."""
     import torch
 
     cover = working(rgb, net.cfg.size).to(device)
     with torch.no_grad():
-        residual = strength * net.residual(cover, torch.from_numpy(bits)[None].float().to(device))
-    height, width = rgb.shape[:2]
-    return photo_residual(residual[0].permute(1, 2, 0).cpu().numpy(), width, height, strength * net.amplitude)
+        unit = net.unit_residual(cover, torch.from_numpy(bits)[None].float().to(device))
+    return (unit[:, :1] if net.cfg.luma else unit)[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _full_residual(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, strength: float,
+                   device: str) -> np.ndarray:
+    """The encoder's mark to add to ``rgb`` at ``strength`` (H×W×3 float32, 0..255 levels)."""
+    return masked_mark(encoder_unit(net, rgb, bits, device), rgb, strength)
 
 
 def _read_mark(rgb: np.ndarray, readers: list[tuple["WatermarkModel", str]], keys: list[bytes | None],
@@ -188,9 +199,45 @@ def _read_mark(rgb: np.ndarray, readers: list[tuple["WatermarkModel", str]], key
     return None
 
 
-# Colour edits ``auto`` also reads its encoder mark back after (the reference columns an
-# encoder mark most often fails on): a miss sends the photo to ISMark.
-AUTO_CHECKS = (("saturation", 0.0), ("brightness", 1.3), ("contrast", 1.3))
+# Edits ``auto`` also reads its encoder mark back after (the reference columns an encoder
+# mark most often fails on; JPEG 50, the hardest codec column, since the ladder tries faint
+# marks first): a miss sends the photo up the ladder, then to ISMark.
+AUTO_CHECKS = (("jpeg", 50), ("saturation", 0.0), ("brightness", 1.3), ("contrast", 1.3))
+
+
+# Strengths ``auto`` tries, as shares of the ``strength`` ceiling, faintest first (3 dB apart):
+# the first whose mark passes every self-check is kept, then ISMark at the ceiling.
+LADDER = (0.5, 0.71, 1.0)
+# A photo whose mean JND is under this many levels is flat: little texture to hide a mark in.
+FLAT_JND = 4.5
+# Photos larger than this are scored on a view fitted to it (SSIMULACRA 2 costs ~2.5 s a megapixel).
+SCORE_VIEW = (1920, 1080)
+
+
+def weak_reason(rgb: np.ndarray, heat: np.ndarray, size: int) -> str:
+    """Why a photo holds no robust mark under its budget: tiny, flat, or neither."""
+    height, width = rgb.shape[:2]
+    reasons = []
+    if min(height, width) < size:
+        reasons.append(f"tiny ({width}×{height} px, under the model's {size} px)")
+    mean = float(np.mean(heat))
+    if mean < FLAT_JND:
+        reasons.append(f"flat (mean JND {mean:.1f} levels: little texture to hide a mark in)")
+    return ", ".join(reasons) or "its content takes the mark badly (clipped highlights or shadows, or strong colour)"
+
+
+def quality_score(original: np.ndarray, marked: np.ndarray) -> tuple[float, str]:
+    """(SSIMULACRA 2 of ``marked`` against ``original``, the view scored): the photos as
+    they are, or both fitted to :data:`SCORE_VIEW` when larger."""
+    from .metrics import ssimulacra2
+
+    height, width = original.shape[:2]
+    fit = min(SCORE_VIEW[0] / width, SCORE_VIEW[1] / height, 1.0)
+    if fit >= 1.0:
+        return ssimulacra2(original, marked), "full"
+    size = (max(1, round(width * fit)), max(1, round(height * fit)))
+    view = [resize(image, *size) for image in (original, marked)]
+    return ssimulacra2(*view), f"fitted {SCORE_VIEW[0]}x{SCORE_VIEW[1]}"
 
 
 # A raw-bits mark (no error correction) reads back when at most this share of its bits is wrong.
@@ -219,7 +266,7 @@ def _self_check(marked: np.ndarray, net: "WatermarkModel", message: Message, bit
 
 def _holds_colour_edits(marked: np.ndarray, net: "WatermarkModel", message: Message, bits: np.ndarray,
                         key: bytes | None, device: str) -> bool:
-    """Whether ``message`` reads back after each edit of :data:`AUTO_CHECKS`."""
+    """Whether ``message`` reads back after each edit of :data:`AUTO_CHECKS`, in order."""
     from .attacks.registry import apply_attack
 
     return all(_reads_back(apply_attack(attack, marked, value), net, message, bits, key, device)
@@ -247,23 +294,28 @@ def binomial_tail(n: int, k: int) -> float:
 def embed(image: Any, message: Message | str | bytes, *, model: "str | WatermarkModel" = "default",
           strength: float = 1.0, method: str = "auto", key: bytes | None = None,
           device: str = "auto", force: bool = False, check: bool = True,
-          saved_quality: int | None = None, ismark: "IsmarkOptions | None" = None) -> EmbedResult:
+          saved_quality: int | None = None, ismark: "IsmarkOptions | None" = None,
+          score: bool = False) -> EmbedResult:
     """Mark ``image`` with ``message`` (text, bytes or a :class:`Message`).
 
+    ``strength`` is a ceiling on visibility: each pixel changes by at most ``strength ×
+    GAIN × JND`` (:mod:`wmark.mask`); 1 is the default visibility target.
     ``key``: a secret key (:func:`wmark.keys.read_key`); only the same key reads it back.
 
-    ``method``: ``encoder`` (one network pass), ``ismark`` (per-image optimisation
-    against the decoder, more robust, up to ~30 s on a CPU; :mod:`wmark.ismark`) or
-    ``auto``: the encoder, then ISMark for a photo whose encoder mark fails the check or
-    does not read back after one of the colour edits of :data:`AUTO_CHECKS`.
-    ``ismark``: the ISMark settings (:class:`wmark.ismark.IsmarkOptions`: iterations,
-    target PSNR, attacks, progress callback); ignored by the encoder. Without them
-    ``auto``'s fallback keeps the strength's energy (no target PSNR).
+    ``method``: ``encoder`` (one network pass at ``strength``), ``ismark`` (per-image
+    optimisation against the decoder under the same budget, up to ~30 s on a CPU;
+    :mod:`wmark.ismark`) or ``auto``: the encoder at each strength of the :data:`LADDER`
+    up to the ceiling, faintest first, keeping the first mark that passes the self-check
+    and reads back after each colour edit of :data:`AUTO_CHECKS`; then ISMark at the
+    ceiling. When none passes, ISMark's mark is kept and ``warning`` says why
+    (:func:`weak_reason`). ``ismark``: the ISMark settings (:class:`wmark.ismark.IsmarkOptions`);
+    ignored by the encoder. ``score``: also give the SSIMULACRA 2 of the result
+    (:func:`quality_score`).
 
     An image that already carries a readable mark (with ``key`` or unkeyed) raises
     :class:`~wmark.errors.AlreadyMarkedError`; with ``force`` the old mark is taken out
-    (its residual, re-made from its decoded message, is subtracted) before the new one
-    goes in, and ``replaced`` says which it was. With ``check`` the output is read back
+    (its strength-1 mark, re-made from its decoded message, is subtracted) before the new
+    one goes in, and ``replaced`` says which it was. With ``check`` the output is read back
     as it is and after JPEG 75, or at ``saved_quality`` (the JPEG/WebP quality the output
     will be written at) when lower (``survived``, ``robust``); a large photo's reads and
     checks run on a copy at 4× the working size (:func:`_reading_copy`).
@@ -288,29 +340,42 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
         old_bits = _message_bits(old_message, old_net.cfg.bits, old_name, old_key)
         cover = cv2.subtract(rgb, _full_residual(old_net, rgb, old_bits, 1.0, device), dtype=cv2.CV_8U)
     check_jpeg = min(75, saved_quality or 100)
-    tries = ["encoder", "ismark"] if method == "auto" else [method]
-    for used in tries:
+    heat = mask.heatmap(cover)
+    if method == "auto" and check:  # unchecked, the ceiling: nothing tells a fainter mark holds
+        tries = [("encoder", strength * share) for share in LADDER] + [("ismark", strength)]
+    elif method == "auto":
+        tries = [("encoder", strength)]
+    else:
+        tries = [(method, strength)]
+    unit_mark = None  # the encoder's mark at strength 1: every rung of the ladder is a multiple of it
+    warning = None
+    for used, rung in tries:
         if used == "ismark":
             from .ismark import IsmarkOptions, mark
 
-            fallback = IsmarkOptions(target_psnr=None) if method == "auto" else None  # the strength's energy
-            marked = mark(net, cover, bits, strength, device, ismark or fallback)
+            fallback = IsmarkOptions(target_psnr=None) if method == "auto" else None  # the strength's budget
+            marked = mark(net, cover, bits, rung, device, ismark or fallback, heat=heat)
         else:
-            full = _full_residual(net, cover, bits, strength, device)
-            marked = cv2.add(full, cover, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
+            if unit_mark is None:
+                unit_mark = masked_mark(encoder_unit(net, cover, bits, device), cover, 1.0, heat=heat)
+            marked = cv2.add(unit_mark * rung, cover, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
         read = _reading_copy(marked, net.cfg.size) if check else marked
         survived = _self_check(read, net, message, bits, key, device, check_jpeg) if check else {}
         colour_checked = check and method == "auto" and used == "encoder"
         if all(survived.values()) and (not colour_checked
                                        or _holds_colour_edits(read, net, message, bits, key, device)):
             break
+    else:
+        if check and method == "auto":
+            warning = weak_reason(cover, heat, net.cfg.size)
     out: Any = marked
     if kind == "pil":
         from PIL import Image
 
         out = Image.fromarray(marked, "RGB")
-    return EmbedResult(out, psnr(rgb, marked), bits, name, strength, used, survived,
-                       previous[0] if previous else None)
+    scored = quality_score(rgb, marked) if score else (None, None)
+    return EmbedResult(out, psnr(rgb, marked), bits, name, rung, used, survived,
+                       previous[0] if previous else None, warning, *scored)
 
 
 def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default", device: str = "auto",

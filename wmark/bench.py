@@ -17,7 +17,9 @@ reference table of DESIGN.md; ``size=None`` keeps it as it is), then for each sy
   :func:`wmark.api.extract` as it is: ``recovered`` when the exact message comes back,
   ``accuracy_message`` the bit accuracy on the row extract chose (row 0 first, then the
   grid by confidence, the first that decodes; the most confident when none does);
-* PSNR and SSIM (:mod:`wmark.metrics`) of the marked photos, embed and extract seconds per
+* PSNR and SSIM (:mod:`wmark.metrics`) of the marked photos and, unless ``quality=False``,
+  their perceptual SSIMULACRA 2 and FLIP (``ssimulacra2``, ``flip``; at the prepared size,
+  against the prepared photo; the raw-bits mark when both are embedded), embed and extract seconds per
   photo (and the megapixels embedded and read, for the time per megapixel), and the
   clean photos read too (``clean_found``: a clean photo that decodes;
   ``clean_verified``: one that verifies as carrying the photo's bits) - false
@@ -50,8 +52,8 @@ from typing import Any
 import numpy as np
 
 from .bench_report import METRICS, BenchReport, Journal, SystemResult, _mean
-from .errors import InputError, UsageError, WmarkError
-from .metrics import psnr, ssim
+from .errors import DependencyError, InputError, UsageError, WmarkError
+from .metrics import flip, psnr, require_perceptual, ssim, ssimulacra2
 
 DEFAULT_SIZE = 512
 MESSAGE_MODES = ("both", "bits", "text")
@@ -114,13 +116,18 @@ def prepare(rgb: np.ndarray, size: int | None) -> np.ndarray:
 # --------------------------------------------------------------------------- systems
 
 
+def _quality(rgb: np.ndarray, marked: np.ndarray, quality: bool) -> dict[str, float]:
+    """SSIMULACRA 2 and FLIP of ``marked`` against ``rgb`` (nothing when ``quality`` is off)."""
+    return {"ssimulacra2": ssimulacra2(rgb, marked), "flip": flip(rgb, marked)} if quality else {}
+
+
 class _Wmark:
     def __init__(self, net: Any, method: str, device: str, mode: str, text: str | None, strength: float,
-                 key: bytes | None = None, ismark: Any = None):
+                 key: bytes | None = None, ismark: Any = None, quality: bool = True):
         from . import payload
 
         self.net, self.method, self.device, self.mode, self.strength = net, method, device, mode, strength
-        self.key, self.ismark = key, ismark
+        self.key, self.ismark, self.quality = key, ismark, quality
         self.name, self.bits, self.text, self.room = f"wmark {method}", net.cfg.bits, text, 0
         if mode != "bits":  # PayloadError (exit 2) now when the model or the text cannot carry a message
             self.room = payload.capacity(self.bits).max_bytes
@@ -154,7 +161,7 @@ class _Wmark:
 
         if self.mode in ("both", "bits"):
             marked = embed(Message.from_bits(raw))
-            rec["psnr"], rec["ssim"] = marked.psnr, ssim(rgb, marked.image)
+            rec.update(psnr=marked.psnr, ssim=ssim(rgb, marked.image), **_quality(rgb, marked.image, self.quality))
             for name, chain in columns.items():
                 rows, _ = timed(api.decode_probabilities, apply_chain(marked.image, chain, seed=seed))
                 correct = np.mean((rows > 0.5) == raw.astype(bool), axis=1)
@@ -168,8 +175,9 @@ class _Wmark:
             message = Message.from_text(self.text) if self.text is not None else Message("bytes", data)
             marked = embed(message)
             rec["psnr_message"] = marked.psnr
-            rec.setdefault("psnr", marked.psnr)
-            rec.setdefault("ssim", ssim(rgb, marked.image))
+            if "psnr" not in rec:  # text only: the message's mark is the one scored
+                rec.update(psnr=marked.psnr, ssim=ssim(rgb, marked.image),
+                           **_quality(rgb, marked.image, self.quality))
             for name, chain in columns.items():
                 found = timed(api.extract, apply_chain(marked.image, chain, seed=seed), key=self.key)
                 rec["attacks"][name].update(
@@ -192,8 +200,8 @@ class _Wmark:
 class _Peer:
     """A published watermarking tool, through its own Python API, on BGR uint8 arrays."""
 
-    def __init__(self, name: str, bits: int):
-        self.name, self.bits = name, (32 if name == "rivaGan" else bits)
+    def __init__(self, name: str, bits: int, quality: bool = True):
+        self.name, self.bits, self.quality = name, (32 if name == "rivaGan" else bits), quality
         if name == "blind-watermark":
             import blind_watermark
 
@@ -230,8 +238,10 @@ class _Peer:
         bits = raw[: self.bits] if self.bits <= raw.size else np.resize(raw, self.bits)
         start = time.perf_counter()
         marked = self.embed(np.ascontiguousarray(rgb[:, :, ::-1]), bits)[:, :, ::-1]
+        embed_s = time.perf_counter() - start
         rec: dict[str, Any] = {"attacks": {}, "psnr": psnr(rgb, marked), "ssim": ssim(rgb, marked),
-                               "embed_s": time.perf_counter() - start, "megapixels": _megapixels(rgb)}
+                               **_quality(rgb, marked, self.quality),
+                               "embed_s": embed_s, "megapixels": _megapixels(rgb)}
         extract_s, extract_mp = [], []
         for name, chain in columns.items():
             attacked = apply_chain(np.ascontiguousarray(marked), chain, seed=seed)
@@ -256,14 +266,16 @@ def _run_one(system: Any, rgb: np.ndarray, raw: np.ndarray, columns: dict[str, l
         return {"attacks": {name: {} for name in columns}, "error": f"{type(error).__name__}: {error}"}
 
 
-def load_peers(bits: int, names: Sequence[str] = PEERS) -> tuple[list[_Peer], list[dict[str, str]]]:
-    """The peers that import here, and ``{"name", "reason"}`` for those that do not."""
+def load_peers(bits: int, names: Sequence[str] = PEERS,
+               quality: bool = True) -> tuple[list[_Peer], list[dict[str, str]]]:
+    """The peers that import here, and ``{"name", "reason"}`` for those that do not;
+    ``quality``: whether they score their marks with SSIMULACRA 2 and FLIP."""
     peers, missing = [], []
     for name in names:
         if name not in PEERS:
             raise UsageError(f"unknown peer {name!r} (known: {', '.join(PEERS)})")
         try:
-            peers.append(_Peer(name, bits))
+            peers.append(_Peer(name, bits, quality))
         except (ImportError, RuntimeError, OSError) as error:
             reason = f"{' '.join(str(error).split())}; pip install 'wmark[bench]' (and onnxruntime for rivaGan)"
             missing.append({"kind": "peer", "name": name, "reason": reason})
@@ -291,7 +303,7 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
                   size: int | None = DEFAULT_SIZE,
                   seed: int = 0, message_mode: str = "both", text: str | None = None,
                   peers: bool | Sequence[str] = False, device: str = "auto", key: bytes | None = None,
-                  ismark: Any = None,
+                  ismark: Any = None, quality: bool = True,
                   progress: Callable[[int, int, str], None] | None = None,
                   on_error: Callable[[Path, Exception], None] | None = None, command: str = "",
                   journal: str | os.PathLike[str] | None = None,
@@ -302,7 +314,9 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     ``encoder``, ``ismark``, ``auto`` or several (a list). ``progress(done, total, label)`` is called
     after each photo and system. ``key``: a secret key the messages are embedded and read
     with (raw bits are never keyed). ``ismark``: :class:`wmark.IsmarkOptions` for the
-    ``ismark`` and ``auto`` methods (their defaults otherwise). A photo that cannot be
+    ``ismark`` and ``auto`` methods (their defaults otherwise). ``quality``: SSIMULACRA 2 and
+    FLIP of every marked photo (DependencyError now when their packages are missing; off
+    for speed). A photo that cannot be
     read goes to ``on_error`` (and is skipped) when given, else its InputError is raised.
     ``journal``: a JSON-lines file the per-photo records go to as they finish, and are
     taken from on a re-run with the same settings (``log`` hears which).
@@ -322,14 +336,20 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     if size is not None and size < 64:
         raise UsageError(f"size must be at least 64 px, or None for the photos as they are (got {size})")
     columns = parse_attacks(attacks)
+    if quality:
+        try:
+            require_perceptual()
+        except DependencyError as error:
+            raise DependencyError(f"{error}; or leave the scores out (quality=False, --no-quality)") from None
     device = zoo.resolve_device(device)
     if isinstance(model, str):
         model_name, net = zoo.get_entry(model).name, zoo.load_model(model, device)
     else:
         model_name, net = "custom", model.to(device).eval()
-    systems: list[Any] = [_Wmark(net, m, device, message_mode, text, strength, key, ismark) for m in methods]
+    systems: list[Any] = [_Wmark(net, m, device, message_mode, text, strength, key, ismark, quality)
+                          for m in methods]
     peer_names = PEERS if peers is True else (peers or ())
-    found_peers, skipped = load_peers(net.cfg.bits, peer_names) if peer_names else ([], [])
+    found_peers, skipped = load_peers(net.cfg.bits, peer_names, quality) if peer_names else ([], [])
     systems += found_peers
     results = [SystemResult(system.name, system.bits, isinstance(system, _Peer)) for system in systems]
     total, done, images = len(paths) * len(systems), 0, 0
@@ -338,9 +358,11 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     packages = {"blind-watermark" if x.name == "blind-watermark" else "invisible-watermark" for x in found_peers}
     peer_versions = {package: version(package) for package in sorted(packages)}
     options = {"keyed": key is not None, "ismark": repr(ismark) if ismark is not None else None}
+    # Journals from before the perceptual scores carry no "quality": they are taken (the scores missing).
+    scores = {} if quality else {"quality": False}
     same = {"attacks": columns, "methods": methods, "model": model_name, "weights": _fingerprint(net, model),
             "strength": strength, "size": size, "seed": seed, "message_mode": message_mode, "text": text, **options,
-            "systems": [system.name for system in systems], "device": device, "wmark": __version__}
+            **scores, "systems": [system.name for system in systems], "device": device, "wmark": __version__}
     book = Journal(journal, json.loads(json.dumps(same, default=str)), log) if journal is not None else None
     resumed = 0
     try:
@@ -383,8 +405,8 @@ def run_benchmark(paths: Sequence[str | os.PathLike[str]], *, attacks: str | Ite
     settings = {
         "command": command or "wmark.bench.run_benchmark", "attacks": columns, "methods": methods,
         "model": model_name, "strength": strength, "raw_bits": net.cfg.bits, "model_size": net.cfg.size,
-        "size": size, "seed": seed, "message_mode": message_mode, "text": text, **options, "images": images,
-        "resumed": resumed, "journal": os.fspath(journal) if journal is not None else None,
+        "size": size, "seed": seed, "message_mode": message_mode, "text": text, **options, "quality": quality,
+        "images": images, "resumed": resumed, "journal": os.fspath(journal) if journal is not None else None,
         "device": device, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"wmark": __version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version(), **peer_versions},

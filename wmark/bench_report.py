@@ -23,6 +23,10 @@ from typing import Any
 from .errors import OutputError
 
 METRICS = ("accuracy", "accuracy_no_search", "accuracy_best", "verified", "recovered", "accuracy_message")
+# Per-photo scores of the marked photo: (key, the summary's worst, its key); higher is better but for FLIP.
+QUALITY = (("psnr", min, "psnr_min"), ("ssim", min, "ssim_min"), ("ssimulacra2", min, "ssimulacra2_min"),
+           ("flip", max, "flip_max"))
+PERCEPTUAL = ("ssimulacra2_mean", "ssimulacra2_min", "flip_mean", "flip_max")  # only when measured
 CHART = "robustness.png"
 BAR = 0.99  # DESIGN.md's bar: 99 % bit accuracy on every column
 
@@ -68,18 +72,20 @@ class SystemResult:
         return _mean(image["attacks"].get(attack, {}).get(metric) for image in self.images)
 
     def summary(self, attacks: Sequence[str]) -> dict[str, Any]:
-        """Every column's means, PSNR and SSIM (mean, min), time per photo and per megapixel,
-        and the clean photos that decoded or verified."""
+        """Every column's means; PSNR, SSIM (mean, min), SSIMULACRA 2 (mean, min) and FLIP (mean,
+        max; these two only when measured: old journals and ``quality=False`` have none); time
+        per photo and per megapixel, and the clean photos that decoded or verified."""
         table = {a: {m: self.column(a, m) for m in METRICS} for a in attacks}
         table = {a: {m: v for m, v in row.items() if v is not None} for a, row in table.items()}
         means = {m: _mean(row.get(m) for row in table.values()) for m in METRICS}
-        psnrs = [image["psnr"] for image in self.images if image.get("psnr") is not None]
-        ssims = [image["ssim"] for image in self.images if image.get("ssim") is not None]
         get = lambda key: [image.get(key) for image in self.images]  # noqa: E731
+        scores: dict[str, Any] = {}
+        for key, worst, worst_key in QUALITY:
+            values = [v for v in get(key) if v is not None]
+            scores.update({f"{key}_mean": _mean(values), worst_key: worst(values) if values else None})
+        scores = {k: v for k, v in scores.items() if v is not None or k not in PERCEPTUAL}
         return {
-            "name": self.name, "bits": self.bits, "peer": self.peer, "images": len(self.images),
-            "psnr_mean": _mean(psnrs), "psnr_min": min(psnrs) if psnrs else None,
-            "ssim_mean": _mean(ssims), "ssim_min": min(ssims) if ssims else None,
+            "name": self.name, "bits": self.bits, "peer": self.peer, "images": len(self.images), **scores,
             "embed_s": _mean(get("embed_s")), "extract_s": _mean(get("extract_s")),
             "embed_s_per_mp": _ratio(get("embed_s"), get("megapixels")),
             "extract_s_per_mp": _ratio(get("extract_s"), get("extract_megapixels")),
@@ -113,19 +119,21 @@ class BenchReport:
         """One row per system and column (and a ``mean`` row per system); fractions in [0, 1]."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        extra = ("psnr_mean", "psnr_min", "ssim_mean", "ssim_min")
+        extra = ("psnr_mean", "psnr_min", "ssim_mean", "ssim_min", *PERCEPTUAL)  # empty when not measured
         writer.writerow(["system", "bits", "attack", "images", *METRICS, *extra])
         for summary in self.summary():
             rows = [*summary["attacks"].items(), ("mean", summary["mean"])]
             for attack, row in rows:
                 writer.writerow([summary["name"], summary["bits"], attack, summary["images"],
                                  *("" if row.get(m) is None else f"{row[m]:.6f}" for m in METRICS),
-                                 *("" if summary[k] is None else f"{summary[k]:.4f}" for k in extra)])
+                                 *("" if summary.get(k) is None else f"{summary[k]:.{6 if 'flip' in k else 4}f}"
+                                   for k in extra)])
         return out.getvalue()
 
     def to_markdown(self) -> str:
         """The tables of the report: bit accuracy per attack per system, wmark's message
-        recovery and search figures, PSNR, SSIM, time and false positives."""
+        recovery and search figures, image quality (PSNR, SSIM, SSIMULACRA 2 and FLIP when
+        measured), time and false positives."""
         s, summaries = self.settings, self.summary()
         ours = [x for x in summaries if not x["peer"]]
         size = f"{s['size']}x{s['size']}" if s["size"] else "native size"
@@ -149,17 +157,29 @@ class BenchReport:
             lines += _table([f"{x['name']}: {h}" for x in ours for h in heads.values()], self.attacks,
                             [[x, (m,)] for x in ours for m in heads])
         num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
-        lines += ["", "| system | bits | PSNR mean (dB) | PSNR min (dB) | SSIM mean | SSIM min | embed (s/photo) | "
-                  "embed (s/MP) | extract (s/photo) | extract (s/MP) | clean photos decoded / verified |",
-                  "| --- |" + " ---: |" * 10]
+        quality = {"psnr_mean": ("PSNR mean (dB)", ".2f"), "psnr_min": ("PSNR min (dB)", ".2f"),
+                   "ssim_mean": ("SSIM mean", ".4f"), "ssim_min": ("SSIM min", ".4f")}
+        perceptual = any(k in x for x in summaries for k in PERCEPTUAL)
+        if perceptual:
+            quality.update({"ssimulacra2_mean": ("SSIMULACRA 2 mean", ".2f"),
+                            "ssimulacra2_min": ("SSIMULACRA 2 worst", ".2f"),
+                            "flip_mean": ("FLIP mean", ".4f"), "flip_max": ("FLIP worst", ".4f")})
+        lines += ["", "| system | bits | " + " | ".join(head for head, _ in quality.values()) + " |",
+                  "| --- |" + " ---: |" * (1 + len(quality))]
+        lines += [f"| {x['name']} | {x['bits']} | " + " | ".join(num(x.get(k), f) for k, (_, f) in quality.items())
+                  + " |" for x in summaries]
+        lines += ["", "| system | embed (s/photo) | embed (s/MP) | extract (s/photo) | extract (s/MP) | "
+                  "clean photos decoded / verified |", "| --- |" + " ---: |" * 5]
         for x in summaries:
             clean = "-" if x["peer"] else f"{x['clean_found']} / {x['clean_verified']}"
-            lines.append(f"| {x['name']} | {x['bits']} | {num(x['psnr_mean'], '.2f')} | {num(x['psnr_min'], '.2f')}"
-                         f" | {num(x['ssim_mean'], '.4f')} | {num(x['ssim_min'], '.4f')}"
-                         f" | {num(x['embed_s'], '.3f')} | {num(x['embed_s_per_mp'], '.3f')}"
+            lines.append(f"| {x['name']} | {num(x['embed_s'], '.3f')} | {num(x['embed_s_per_mp'], '.3f')}"
                          f" | {num(x['extract_s'], '.3f')} | {num(x['extract_s_per_mp'], '.3f')} | {clean} |")
-        lines += ["", "SSIM: luma, Gaussian window of σ 1.5 (Wang et al. 2004). Time per photo: one embed and one "
-                  "extract; per megapixel: of the photo embedded, of the (attacked) photo read."]
+        lines += ["", "SSIM: luma, Gaussian window of σ 1.5 (Wang et al. 2004)." + (
+                  " SSIMULACRA 2: 100 identical, 90 visually lossless, 70 high, 50 medium, 30 low quality; worst: "
+                  "the lowest photo. FLIP: mean LDR-FLIP error at 67 pixels per degree, 0 identical; worst: the "
+                  "highest photo. FLIP misses smooth low-frequency blotches: judge by SSIMULACRA 2."
+                  if perceptual else "") + " Time per photo: one embed and one extract; per megapixel: of the photo "
+                  "embedded, of the (attacked) photo read."]
         lines += [""] + [f"Skipped {item['kind']} {item['name']}: {item['reason']}" for item in self.skipped]
         if any(v is None for x in summaries for a in self.attacks for v in [x["attacks"][a].get("accuracy")]
                if x["peer"]):

@@ -29,6 +29,10 @@ class PayloadError(UsageError):
     """A message that cannot be encoded: too long for the model, bad hex or bits."""
 
 
+class DependencyError(UsageError):
+    """A feature asked for whose Python package is not installed; the message says what to install."""
+
+
 class InputError(WmarkError):
     """An input that cannot be read: missing, corrupt, unsupported or too large."""
 

@@ -12,10 +12,13 @@ What makes it a product step (:class:`IsmarkOptions`):
   residual has been resized to the photo and the photo back to the working size
   (:func:`_round_trip`; without it greyscale marks that read at the working size failed
   on the photo);
-- a budget: after every step the residual ``I - I_co`` is scaled back into the energy
-  of the chosen strength, lowered further where ``target_psnr`` asks for less (a
-  projected gradient step); the full-size photo is then held at that energy and checked
-  after 8-bit rounding (:func:`mark`), so its PSNR is at or above the target;
+- a budget: on a photo (:func:`mark`) the per-pixel budget of the perceptual mask at
+  the chosen strength (:mod:`wmark.mask`, the same as the encoder's): after every step
+  the residual ``I - I_co`` is clipped into it pixel by pixel (a projected gradient
+  step), and the photo's mark is made through the one path (:func:`wmark.geometry.masked_mark`),
+  so it never exceeds the budget; it is then scaled down where 8-bit rounding would
+  leave the photo under ``target_psnr``. Without a per-pixel budget (decoder enhancing)
+  the residual is held in the energy of the strength instead;
 - early stop: an image is done once every noise layer reads every bit on the right side
   of 1/2 by ``margin`` for ``patience`` iterations in a row (a batch stops when all are);
 - a ``progress(iteration, loss, bit_accuracy, psnr)`` callback.
@@ -36,7 +39,8 @@ import torch
 from torch.nn import functional as F
 
 from .errors import UsageError
-from .geometry import photo_residual, within_psnr, working
+from . import mask
+from .geometry import PEAK, masked_mark, within_psnr, working
 from .noise import layers
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -143,9 +147,13 @@ def budget(model: WatermarkModel, strength: float, target_psnr: float | None) ->
     return min(strength * model.amplitude, math.sqrt(max(room, 0.0)))
 
 
-def _project(image: torch.Tensor, cover: torch.Tensor, limit: float) -> torch.Tensor:
-    """``image`` with its residual scaled down, image by image, to RMS ``limit`` at most."""
+def _project(image: torch.Tensor, cover: torch.Tensor, limit: float | torch.Tensor) -> torch.Tensor:
+    """``image`` with its residual brought into the budget: clipped pixel by pixel into
+    ±``limit`` (a tensor: the per-pixel budget), or scaled down, image by image, to RMS
+    ``limit`` at most (a number: an energy)."""
     residual = image - cover
+    if torch.is_tensor(limit):
+        return cover + torch.maximum(torch.minimum(residual, limit), -limit)
     rms = residual.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
     return cover + residual * (limit / rms.clamp_min(1e-12)).clamp(max=1.0)
 
@@ -209,16 +217,20 @@ class _Adam:
 
 def optimise(model: WatermarkModel, cover: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
              iterations: int | None = None, *, options: IsmarkOptions | None = None,
-             photo_size: tuple[int, int] | None = None) -> torch.Tensor:
+             photo_size: tuple[int, int] | None = None, limit: torch.Tensor | None = None) -> torch.Tensor:
     """Residual (same shape as ``cover``, B×3×S×S in [0, 1]) found by OPT embedding;
     ``iterations`` overrides ``options.iterations``. With ``photo_size`` (height, width)
     every view is decoded as the reader will see it once the residual has been resized
-    to the photo and the photo back to the working size. The model is left as it was."""
+    to the photo and the photo back to the working size. ``limit``: a per-pixel budget
+    (B×1×S×S, [0, 1] units) the residual stays within, starting from the encoder's mark
+    masked by it; without one, the energy of ``strength`` (and ``target_psnr``). The
+    model is left as it was."""
     options = options or IsmarkOptions()
     steps = options.iterations if iterations is None else iterations
     noises = [LAYERS[name][1] for name in options.attacks]
     seen = _round_trip(photo_size, cover.shape[-1])
-    limit = budget(model, strength, options.target_psnr)
+    if limit is None:
+        limit = budget(model, strength, options.target_psnr)
     generator = torch.Generator().manual_seed(0)  # noise and salt-and-pepper draws
     model.eval()
     trainable = [parameter.requires_grad for parameter in model.parameters()]
@@ -227,7 +239,10 @@ def optimise(model: WatermarkModel, cover: torch.Tensor, bits: torch.Tensor, str
     target = bits.float()
     sign = 2 * target - 1
     with torch.no_grad():
-        image = _project(cover + strength * model.residual(cover, target), cover, limit)
+        if torch.is_tensor(limit):
+            image = cover + limit * torch.clamp(model.unit_residual(cover, target) / PEAK, -1.0, 1.0)
+        else:
+            image = _project(cover + strength * model.residual(cover, target), cover, limit)
     image.requires_grad_(True)
     adam = _Adam(image)
     streak = torch.zeros(cover.shape[0], dtype=torch.long, device=cover.device)
@@ -263,16 +278,24 @@ def optimise(model: WatermarkModel, cover: torch.Tensor, bits: torch.Tensor, str
 
 
 def mark(model: WatermarkModel, rgb: np.ndarray, bits: np.ndarray, strength: float, device: str,
-         options: IsmarkOptions | None = None) -> np.ndarray:
-    """``rgb`` (H×W×3 uint8) marked by OPT embedding at the working size: the residual
-    resized to the photo and held at the :func:`budget`'s energy, then scaled down where
-    8-bit rounding leaves the photo under ``target_psnr``."""
+         options: IsmarkOptions | None = None, heat: np.ndarray | None = None) -> np.ndarray:
+    """``rgb`` (H×W×3 uint8) marked by OPT embedding at the working size under the
+    per-pixel budget of ``strength`` (``heat``: the photo's :func:`wmark.mask.heatmap`,
+    when known), made a photo mark through :func:`wmark.geometry.masked_mark`, then
+    scaled down where 8-bit rounding leaves the photo under ``target_psnr``."""
+    import cv2
+    import numpy as np
+
     options = options or IsmarkOptions()
-    cover = working(rgb, model.cfg.size).to(device)
+    heat = mask.heatmap(rgb) if heat is None else heat
+    size = model.cfg.size
+    cover = working(rgb, size).to(device)
+    small = cv2.resize(mask.budget(rgb, strength, heat=heat), (size, size),
+                       interpolation=cv2.INTER_AREA if min(heat.shape) >= size else cv2.INTER_LINEAR)
+    limit = torch.from_numpy(np.ascontiguousarray(small))[None, None].to(cover) / 255.0
     height, width = rgb.shape[:2]
     residual = optimise(model, cover, torch.from_numpy(bits)[None].float().to(device), strength, options=options,
-                        photo_size=(height, width))
-    full = photo_residual(residual[0].permute(1, 2, 0).cpu().numpy(), width, height,
-                          budget(model, strength, options.target_psnr))
+                        photo_size=(height, width), limit=limit)
+    unit = (residual / limit * PEAK)[0, :1 if model.cfg.luma else 3]  # back to the encoder's units
+    full = masked_mark(unit.permute(1, 2, 0).cpu().numpy(), rgb, strength, heat=heat)
     return within_psnr(rgb, full, options.target_psnr)
-

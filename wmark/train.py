@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .geometry import masked_mark_torch
 from .models.network import ModelConfig, WatermarkModel
 from .noise import layers
 from .noise.mixer import NoiseMixer
@@ -53,6 +54,12 @@ class TrainConfig:
     val_images: int = 32
     checkpoint_seconds: float = 300.0
     weakest_weight: float = 0.0  # share of the loss weighted by each sample's noise error rate
+    # The inference path in the loop (wmark.geometry): covers of ``photo_size`` px, the
+    # residual made at the working size, upsampled, masked by their JND, added, attacked
+    # there and read back at the working size. ``psnr`` then sets the strength:
+    # 10^((model.psnr - psnr) / 20), 1 at the model's psnr. 0: the unmasked path at the working size.
+    photo_size: int = 0
+    coarse_weight: float = 0.0  # weight of the mark's coarse (blob) energy share in the loss
     init_from: str = ""  # weights file whose matching layers start the run (warm start)
     exclude: str = ""  # file of photo names (one per line) never trained or validated on: the held-out split
     seed: int = 0
@@ -92,6 +99,15 @@ PRESETS: dict[str, TrainConfig] = {
                           luma=True, standardise=True),
         start_psnr=20.0, psnr_ramp=(100, 3000), noise_free_steps=100, noise_ramp=(100, 1500),
         weakest_weight=0.5, init_from="models/wmark-v3.pt", exclude="benchmarks/heldout.txt"),
+    # wmark-v5: run v4 (luma, standardising decoder) trained on through the masked
+    # inference path (covers at 256 px, residual at 128 px), starting at strength 2 and
+    # lowered to 1 as its robustness allows, with the mark's blobs penalised.
+    "v5": TrainConfig(
+        model=ModelConfig(bits=100, size=128, patch=4, channels=96, message="processor", diffusion=True,
+                          luma=True, standardise=True),
+        start_psnr=36.0, psnr_ramp=(0, 1), noise_free_steps=0, noise_ramp=(0, 1), photo_size=256,
+        coarse_weight=0.1, weakest_weight=0.5, init_from="training/v4/checkpoint.pt",
+        exclude="benchmarks/heldout.txt"),
     # A few-second smoke run for tests and for checking a set-up.
     "tiny": TrainConfig(
         model=ModelConfig(bits=16, size=64, patch=8, channels=8, encoder_blocks=1, decoder_blocks=1, psnr=30),
@@ -104,6 +120,20 @@ PRESETS: dict[str, TrainConfig] = {
 def _ramp(step: int, span: tuple[int, int]) -> float:
     start, end = span
     return float(np.clip((step - start) / max(end - start, 1), 0.0, 1.0))
+
+
+def masked_strength(cfg: TrainConfig, psnr: float) -> float:
+    """Strength of a masked run at its ``psnr`` knob: 1 at the model's psnr, 2 six dB under."""
+    return 10 ** ((cfg.model.psnr - psnr) / 20)
+
+
+def coarse_share(mark: torch.Tensor) -> torch.Tensor:
+    """Per sample, the share of a mark's luma energy left after 2, 4 and 8 px box means
+    (averaged): 0 for fine grain, 1 for flat blobs; the blobs are what a viewer sees."""
+    plane = mark.mean(dim=1, keepdim=True)
+    total = plane.pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-12)
+    coarse = [F.avg_pool2d(plane, k).pow(2).mean(dim=(1, 2, 3)) for k in (2, 4, 8)]
+    return torch.stack(coarse).mean(dim=0) / total
 
 
 def training_psnr(cfg: TrainConfig, step: int) -> float:
@@ -227,15 +257,27 @@ def _validation_attacks() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     }
 
 
+def _to_working(images: torch.Tensor, size: int) -> torch.Tensor:
+    """``images`` at the working size, as ``extract`` reads a photo (area)."""
+    return images if images.shape[-1] == size else F.interpolate(images, size=(size, size), mode="area")
+
+
 @torch.no_grad()
-def validate(model: WatermarkModel, covers: torch.Tensor, bits: torch.Tensor, psnr: float) -> dict[str, float]:
-    """Bit accuracy per reference-column proxy, at the given residual energy."""
+def validate(model: WatermarkModel, covers: torch.Tensor, bits: torch.Tensor, psnr: float,
+             masked: bool = False) -> dict[str, float]:
+    """Bit accuracy per reference-column proxy: at the given residual energy, or
+    (``masked``) through the masked path at strength 1 on covers larger than the working size."""
     model.eval()
-    amplitude = 10 ** (-psnr / 20)
-    marked = layers.quantize(covers + amplitude * model.encoder(covers, bits))
-    result = {"psnr": float(-10 * torch.log10(F.mse_loss(marked, covers)))}
+    size = model.cfg.size
+    if masked:
+        mark = masked_mark_torch(model.encoder(_to_working(covers, size), bits), covers, 1.0)
+    else:
+        mark = 10 ** (-psnr / 20) * model.encoder(covers, bits)
+    marked = layers.quantize(covers + mark)
+    result = {"psnr": float(-10 * torch.log10(F.mse_loss(marked, covers))),
+              "coarse": float(coarse_share(mark).mean())}
     for name, attack in _validation_attacks().items():
-        logits = model.decoder(layers.quantize(attack(marked)))
+        logits = model.decoder(_to_working(layers.quantize(attack(marked)), size))
         result[name] = float(((logits > 0) == bits.bool()).float().mean())
     model.train()
     return result
@@ -269,13 +311,13 @@ class Trainer:
         self.psnr = cfg.start_psnr
         if cfg.init_from:
             weights = torch.load(cfg.init_from, map_location="cpu", weights_only=True)
-            fresh = warm_start(self.model, weights.get("state_dict", weights))
+            fresh = warm_start(self.model, weights.get("state_dict", weights.get("model", weights)))
             self.log(f"warm start from {cfg.init_from}; fresh layers: {', '.join(fresh) or 'none'}")
         held_out = read_name_list(cfg.exclude)
         self.train_photos = PhotoCrops(data, exclude=held_out)
         self.log(f"training on {len(self.train_photos)} photos")
         val = PhotoCrops(val_data or data, limit=cfg.val_images, exclude=held_out)
-        self.val_covers = val.centre_batch(cfg.val_images, cfg.model.size).to(self.device)
+        self.val_covers = val.centre_batch(cfg.val_images, cfg.photo_size or cfg.model.size).to(self.device)
         self.val_bits = torch.randint(0, 2, (len(self.val_covers), cfg.model.bits),
                                       generator=torch.Generator().manual_seed(1234)).float().to(self.device)
 
@@ -310,19 +352,21 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
-        covers = self.train_photos.random_batch(cfg.batch_size, cfg.model.size, self.rng).to(self.device)
+        covers = self.train_photos.random_batch(cfg.batch_size, cfg.photo_size or cfg.model.size,
+                                                self.rng).to(self.device)
         bits = torch.randint(0, 2, (cfg.batch_size, cfg.model.bits), device=self.device).float()
         psnr = self.current_psnr()
-        attention = self.model.attention_mask(covers, bits) if cfg.model.attention else None
-        residual = 10 ** (-psnr / 20) * self.model.encoder(covers, bits, attention)
-        marked = layers.quantize(covers + residual)
+        mark, covers = self._mark(covers, bits, psnr)
+        marked = layers.quantize(covers + mark)
         if self.step < cfg.noise_free_steps:
             chains = [["identity"]] * cfg.batch_size
         else:
             chains = self.mixer.sample_chains(cfg.batch_size)
         noised = self.mixer(marked, covers, _ramp(self.step, cfg.noise_ramp), chains)
-        logits = self.model.decoder(noised)
+        logits = self.model.decoder(_to_working(noised, cfg.model.size))
         loss = F.binary_cross_entropy_with_logits(logits, bits, reduction="none").mean(dim=1)
+        if cfg.coarse_weight:
+            loss = loss + cfg.coarse_weight * coarse_share(mark)
         loss = (loss * self._sample_weights(chains)).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -332,6 +376,16 @@ class Trainer:
             self.mixer.update(chains, accuracy)
         self.step += 1
         return {"loss": loss.item(), "acc": accuracy.mean().item(), "psnr": psnr}
+
+    def _mark(self, covers: torch.Tensor, bits: torch.Tensor, psnr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the mark, the covers it goes on): the masked inference path on covers of
+        ``photo_size`` (which ``covers`` are), else the residual at the working size held at ``psnr``."""
+        cfg = self.cfg
+        if cfg.photo_size:
+            unit = self.model.encoder(_to_working(covers, cfg.model.size), bits)
+            return masked_mark_torch(unit, covers, masked_strength(cfg, psnr)), covers
+        attention = self.model.attention_mask(covers, bits) if cfg.model.attention else None
+        return 10 ** (-psnr / 20) * self.model.encoder(covers, bits, attention), covers
 
     def _sample_weights(self, chains: list[list[str]]) -> torch.Tensor:
         """Per-sample loss weights: mean 1, the samples of the weakest noises weighted up
@@ -395,7 +449,8 @@ class Trainer:
 
     def _validate(self) -> None:
         psnr = self.current_psnr()
-        result = {"step": self.step, **validate(self.model, self.val_covers, self.val_bits, psnr),
+        result = {"step": self.step, **validate(self.model, self.val_covers, self.val_bits, psnr,
+                                                masked=bool(self.cfg.photo_size)),
                   "curriculum": {k: round(v, 4) for k, v in self.mixer.accuracy.items()}}
         with open(self.run_dir / "log.jsonl", "a") as handle:
             handle.write(json.dumps(result) + "\n")

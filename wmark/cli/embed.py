@@ -52,12 +52,18 @@ def embed(
     hex_: HexOption = None,
     bits: BitsOption = None,
     method: Annotated[str, typer.Option("--method", metavar="auto|encoder|ismark",
-                                        help="encoder: one network pass; ismark: per-image optimisation against the "
-                                             "decoder (a few s, up to ~30 s; the ISMark options below); auto: ismark "
-                                             "where the encoder's mark fails the self-check or does not read back "
-                                             "after greyscale, brightness x1.3 or contrast x1.3.")] = "auto",
+                                        help="encoder: one network pass at --strength; ismark: per-image optimisation "
+                                             "against the decoder under the same budget (a few s, up to ~30 s; the "
+                                             "ISMark options below); auto: the encoder at 0.5, 0.71 and 1 x --strength, "
+                                             "faintest first, keeping the first mark that passes the self-check and "
+                                             "reads back after greyscale, brightness x1.3 and contrast x1.3; else "
+                                             "ismark.")] = "auto",
     strength: Annotated[float, typer.Option("--strength", min=0.05, max=10.0, metavar="F",
-                                            help="Residual strength: higher survives more, shows more.")] = 1.0,
+                                            help="Visibility ceiling: no pixel changes by more than F x its "
+                                                 "just-noticeable difference (x the mask's gain); 1 is the default "
+                                                 "visibility, higher survives more and shows more.")] = 1.0,
+    score: Annotated[bool, typer.Option("--score", help="Also print the marked photo's SSIMULACRA 2 (always in "
+                                        "--json; a photo over 1920x1080 is scored fitted to it).")] = False,
     model: ModelOption = None,
     key: KeyOption = None,
     quality: QualityOption = None,
@@ -133,7 +139,7 @@ def embed(
                 update(iteration, f"ISMark {path.name}: loss {loss:.4f}, bits {accuracy:.1%}, {psnr:.1f} dB")
 
             result = api.embed(image.rgb, message, model=model or "default", strength=strength, device=device,
-                               method=method, key=secret, force=force,
+                               method=method, key=secret, force=force, score=score or json_output,
                                saved_quality=output_quality(output_format(destination), image, quality),
                                ismark=options and replace(options, progress=progress))
         raise_if_stopping()  # Ctrl-C meanwhile: stop here rather than start a write
@@ -154,13 +160,20 @@ def embed(
         if result.replaced is not None:
             note(f"{path}: replaced its earlier mark {result.replaced.display()!r}")
         used = f", ISMark {steps[-1]} iterations" if result.method == "ismark" and steps else ""
-        note(f"{path} -> {destination} (PSNR {result.psnr:.1f} dB{used})")
+        scored = "" if result.ssimulacra2 is None else f", SSIMULACRA 2 {result.ssimulacra2:.1f}"
+        note(f"{path} -> {destination} (strength {result.strength:.2g}, PSNR {result.psnr:.1f} dB{scored}{used})")
+        if result.warning:
+            note(f"warning: {path}: no robust mark fits under --strength {strength:g}: the photo is {result.warning}; "
+                 "marked at the ceiling")
         if failed:
             note(f"warning: {path}: the mark is not robust: it does not read back after {', '.join(failed)} "
                  "(raise --strength, or use a larger, more textured photo)")
-        record = {"output": os.fspath(destination), "psnr": round(result.psnr, 2), "model": result.model,
-                  "method": result.method, "strength": strength, "bits": "".join(map(str, result.bits.tolist())),
-                  "robust": result.robust, "survived": result.survived,
+        record = {"output": os.fspath(destination), "psnr": round(result.psnr, 2),
+                  "ssimulacra2": None if result.ssimulacra2 is None else round(result.ssimulacra2, 2),
+                  "scored_view": result.scored_view, "model": result.model, "method": result.method,
+                  "strength": round(result.strength, 4), "strength_ceiling": strength,
+                  "bits": "".join(map(str, result.bits.tolist())), "robust": result.robust,
+                  "survived": result.survived, "warning": result.warning,
                   "replaced": None if result.replaced is None else result.replaced.display()}
         if result.method == "ismark":
             record["iterations"] = steps[-1] if steps else 0

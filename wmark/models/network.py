@@ -246,10 +246,15 @@ class WatermarkModel(nn.Module):
         high = grad.amax(dim=(1, 2, 3), keepdim=True)
         return 1 - (grad - low) / (high - low + 1e-12)
 
+    def unit_residual(self, cover: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        """The encoder's residual (unit RMS) for covers at the working size: what the
+        masked path (:func:`wmark.geometry.masked_mark`) shapes into a photo's mark."""
+        attention = self.attention_mask(cover, bits) if self.cfg.attention else None
+        return self.encoder(cover, bits, attention)
+
     def residual(self, cover: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
         """Residual at strength 1 (RMS = ``amplitude``) for covers at the working size."""
-        attention = self.attention_mask(cover, bits) if self.cfg.attention else None
-        return self.amplitude * self.encoder(cover, bits, attention)
+        return self.amplitude * self.unit_residual(cover, bits)
 
     def forward(self, cover: torch.Tensor, bits: torch.Tensor, strength: float | torch.Tensor = 1.0) -> torch.Tensor:
         """Marked image (unclamped) at the working size."""
