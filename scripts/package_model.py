@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--summary", required=True)
     parser.add_argument("--metrics", type=Path, help="report.json of `wmark bench`")
     parser.add_argument("--version", type=int, default=1)
+    parser.add_argument("--mask-trained", action="store_true",
+                        help="the run trained through the perceptual mask (a preset with photo_size)")
     parser.add_argument("--position", type=int, default=0,
                         help="place in the zoo (0, the default: the default model; 1: the next one read)")
     parser.add_argument("--models-dir", type=Path, default=MODELS,
@@ -53,6 +55,7 @@ def main() -> None:
         system = next(item for item in report["summary"] if not item["peer"])
         attacks = system["attacks"]
         metrics = {"psnr_mean": round(system["psnr_mean"], 2),
+                   **{key: round(system[key], 2) for key in ("ssimulacra2_mean", "ssimulacra2_min") if key in system},
                    "bit_accuracy_clean": round(attacks["none"]["accuracy"], 4),
                    "bit_accuracy_jpeg75": round(attacks["jpeg75"]["accuracy"], 4),
                    "bit_accuracy_mean": round(system["mean"]["accuracy"], 4),
@@ -63,7 +66,8 @@ def main() -> None:
         index_path.write_text((MODELS / INDEX).read_text())
     index = json.loads(index_path.read_text()) if index_path.exists() else {"models": []}
     entry = {"name": args.name, "version": args.version, "file": target.name, "sha256": digest,
-             "bits": model.cfg.bits, "size": model.cfg.size, "summary": args.summary, "metrics": metrics}
+             "bits": model.cfg.bits, "size": model.cfg.size, "summary": args.summary, "metrics": metrics,
+             "mask_trained": args.mask_trained}
     index["models"] = [e for e in index["models"] if e["name"] != args.name]
     index["models"].insert(args.position, entry)  # the first entry is the default model
     index_path.write_text(json.dumps(index, indent=2) + "\n")

@@ -8,6 +8,9 @@ The arrays are read-only: an attack or a model that writes into its input fails.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import shutil
 from pathlib import Path
 
@@ -88,12 +91,25 @@ def tiny_model():
 TINY_GAIN = 8.0
 
 
-@pytest.fixture(autouse=True)
-def _loud_mask_for_tiny_models(request, monkeypatch):
-    if {"tiny_model", "tiny_zoo"} & set(request.fixturenames):
-        from wmark import mask
+@contextmanager
+def loud_mask() -> Iterator[None]:
+    """wmark.mask.GAIN set to :data:`TINY_GAIN` within (for fixtures of a wider scope)."""
+    from wmark import mask
 
-        monkeypatch.setattr(mask, "GAIN", TINY_GAIN)
+    before, mask.GAIN = mask.GAIN, TINY_GAIN
+    try:
+        yield
+    finally:
+        mask.GAIN = before
+
+
+@pytest.fixture(autouse=True)
+def _loud_mask_for_tiny_models(request):
+    if {"tiny_model", "tiny_zoo"} & set(request.fixturenames):
+        with loud_mask():
+            yield
+    else:
+        yield
 
 
 @pytest.fixture

@@ -185,18 +185,19 @@ def test_auto_falls_back_to_ismark_when_the_encoder_mark_fails(kodak_rgb, tiny_m
 
 
 def test_the_colour_checks_read_the_mark_after_each_edit(kodak_rgb, tiny_model, monkeypatch):
-    """``auto``'s colour checks read the message after greyscale, brightness and contrast;
+    """``auto``'s checks read the message after JPEG 50, greyscale, brightness and contrast;
     one miss fails them."""
     copies = []
     monkeypatch.setattr(api, "_reads_back", lambda copy, *args: copies.append(copy) or True)
     message = api._as_message("hi")
     bits = api._message_bits(message, tiny_model.cfg.bits, "tiny", None)
     assert api._holds_colour_edits(kodak_rgb, tiny_model, message, bits, None, "cpu")
-    assert [copy.shape for copy in copies] == [kodak_rgb.shape] * 3
-    grey, bright, contrast = copies
+    assert [copy.shape for copy in copies] == [kodak_rgb.shape] * 4
+    jpeg, grey, bright, contrast = copies
+    assert 0 < np.abs(jpeg.astype(int) - kodak_rgb).mean() < 10
     assert np.array_equal(grey[..., 0], grey[..., 1]) and not np.array_equal(kodak_rgb[..., 0], kodak_rgb[..., 1])
     assert bright.mean() > kodak_rgb.mean() + 10 and contrast.std() > kodak_rgb.std() * 1.1
-    answers = iter([True, False, True])
+    answers = iter([True, True, False, True])
     monkeypatch.setattr(api, "_reads_back", lambda *args: next(answers))
     assert not api._holds_colour_edits(kodak_rgb, tiny_model, message, bits, None, "cpu")
 

@@ -40,7 +40,10 @@ def photos(tmp_path: Path, kodak_paths: list[Path]) -> Path:
 
 @pytest.fixture(scope="module")
 def report(kodak_paths, tiny_model):
-    return bench.run_benchmark(kodak_paths, attacks=ATTACKS, model=tiny_model, size=SIZE, device="cpu")
+    from conftest import loud_mask
+
+    with loud_mask():
+        return bench.run_benchmark(kodak_paths, attacks=ATTACKS, model=tiny_model, size=SIZE, device="cpu")
 
 
 # --------------------------------------------------------------------------- library

@@ -64,22 +64,19 @@ def test_the_training_path_is_the_embedding_path(kodak_rgb):
     assert PEAK > 1
 
 
-def test_the_ladder_keeps_the_faintest_strength_that_holds(kodak_rgb):
-    """auto's ladder keeps the faintest strength whose mark passes its checks. With
-    wmark-v3 a flat photo holds at a fainter strength than kodim01's texture (the decoder
-    reads a mark over flat content easily); the mark on it stays small, its JND being small."""
+def test_a_textured_photo_gets_a_fainter_strength_than_a_flat_one(kodak_rgb):
+    """auto's ladder keeps the faintest strength whose mark passes its checks (JPEG 50 among
+    them): kodim01's texture holds wmark-v3's mark lower on the ladder than a flat grey,
+    whose budget is small everywhere; without the self-check, the ceiling."""
     from wmark.ismark import IsmarkOptions
 
     quick = IsmarkOptions(iterations=2, target_psnr=None)
-    busy = api.embed(kodak_rgb, "hi", model="wmark-v3", strength=2.0, ismark=quick)
+    busy = api.embed(kodak_rgb, "hi", model="wmark-v3", strength=4.0, ismark=quick)
     plain_photo = flat(128, kodak_rgb.shape[:2])
-    plain = api.embed(plain_photo, "hi", model="wmark-v3", strength=2.0, ismark=quick)
+    plain = api.embed(plain_photo, "hi", model="wmark-v3", strength=4.0, ismark=quick)
     assert (busy.method, plain.method) == ("encoder", "encoder") and busy.robust and plain.robust
-    assert plain.strength == pytest.approx(2.0 * api.LADDER[0]) and plain.strength < busy.strength <= 2.0
-    busy_change = np.abs(busy.image.astype(float) - kodak_rgb).mean()
-    assert np.abs(plain.image.astype(float) - plain_photo).mean() < busy_change
-    # Without the self-check nothing tells a fainter mark holds: the ceiling.
-    assert api.embed(kodak_rgb, "hi", model="wmark-v3", strength=2.0, check=False).strength == 2.0
+    assert busy.strength == pytest.approx(4.0 * api.LADDER[0]) and busy.strength < plain.strength <= 4.0
+    assert api.embed(kodak_rgb, "hi", model="wmark-v3", strength=4.0, check=False).strength == 4.0
 
 
 def test_a_photo_without_room_for_a_mark_is_told_why(kodak_rgb):

@@ -40,6 +40,9 @@ class ZooEntry:
     size: int
     summary: str
     metrics: dict[str, float] = field(default_factory=dict)
+    # Trained through the perceptual mask (wmark.geometry's masked path)? Every model embeds
+    # through it; one trained without it was made for an unmasked residual of fixed energy.
+    mask_trained: bool = False
 
 
 INDEX = "zoo.json"  # written by scripts/package_model.py; never edited by hand

@@ -25,7 +25,8 @@ def models(json_output: JsonOption = False) -> None:
         chars = {a.name: cap.max_chars(a.name) for a in ALPHABETS} if cap else {a.name: 0 for a in ALPHABETS}
         record = {"name": entry.name, "bits": entry.bits, "max_bytes": cap.max_bytes if cap else 0,
                   "max_chars": chars, "correctable_symbols": cap.correctable if cap else 0, "size": entry.size,
-                  "sha256": entry.sha256, "file": entry.file, "summary": entry.summary, "metrics": entry.metrics}
+                  "sha256": entry.sha256, "file": entry.file, "summary": entry.summary, "metrics": entry.metrics,
+                  "mask_trained": entry.mask_trained}
         if json_output:
             emit_json(record)
             continue
@@ -35,7 +36,9 @@ def models(json_output: JsonOption = False) -> None:
         else:
             room = (f"{cap.max_bytes} bytes after Reed-Solomon ({cap.correctable} symbols correctable) or "
                     f"{chars['ascii']} characters of plain ASCII ({chars['lower']} of a-z 0-9 -./@ and space)")
-        emit_text(f"{entry.name}: {entry.bits} raw bits, {room}, {entry.size}x{entry.size}, sha256 {entry.sha256}")
+        trained = "trained for the mask" if entry.mask_trained else "trained without the mask"
+        emit_text(f"{entry.name}: {entry.bits} raw bits, {room}, {entry.size}x{entry.size}, {trained}, "
+                  f"sha256 {entry.sha256}")
         emit_text(f"  {entry.summary}" + (f"; {figures}" if figures else ""))
 
 
