@@ -1,14 +1,16 @@
 #!/bin/bash
-# One GPU lease (a machine with python3 + torch and the repo, results under $OUT): resume run
-# v3 on the GPU for TRAIN_SECONDS, then time the GPU paths (benchmarks/speed.py, batch.py).
+# One GPU lease (a machine with python3 + torch and the repo, results under $OUT): resume the
+# training run RUN (default training/v5, the masked path) on the GPU for TRAIN_SECONDS, then
+# time the GPU paths (benchmarks/speed.py, batch.py).
 # Before it, beside the repo's root: gpu/train (training photos, long side 512), gpu/eval
 # (the first 32 eval photos) and .whl (wheels of what the machine lacks: kornia, kornia_rs,
 # reedsolo). The checkpoint comes back split in 8 MB parts: cat ckpt.part-a? > checkpoint.pt
-export PYTHONUNBUFFERED=1 TRAIN_SECONDS=${TRAIN_SECONDS:-270} DEVICE=${DEVICE:-cuda} COUNT=${COUNT:-200}
+export PYTHONUNBUFFERED=1 TRAIN_SECONDS=${TRAIN_SECONDS:-480} DEVICE=${DEVICE:-cuda} COUNT=${COUNT:-200}
+RUN=${RUN:-training/v5}
 PY=${PY:-python3}
 if [ -d .whl ]; then $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD; fi
 nvidia-smi --query-gpu=name,memory.total --format=csv > $OUT/bench.log 2>&1
-mkdir -p runs/gpu && cp training/v3/checkpoint.pt training/v3/log.jsonl runs/gpu/
+mkdir -p runs/gpu && cp "$RUN"/checkpoint.pt "$RUN"/log.jsonl runs/gpu/
 timeout -s TERM $TRAIN_SECONDS $PY -m wmark.train --data gpu/train --val-data gpu/eval --out runs/gpu --steps 200000 \
     --threads 8 --device $DEVICE --resume > $OUT/train.log 2>&1
 cp runs/gpu/log.jsonl $OUT/log.jsonl

