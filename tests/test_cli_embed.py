@@ -156,3 +156,27 @@ def test_a_jpeg_output_keeps_the_input_quality_with_full_chroma(tiny_zoo, tmp_pa
         assert JpegImagePlugin.get_sampling(image) == 0  # 4:4:4
     assert invoke("embed", source, "--msg", "hi", "--quality", "90", "--force").exit_code == 0
     assert read_image(marked).jpeg_quality == 90
+
+
+def test_embed_reports_the_strength_it_got_and_the_quality(tiny_zoo, photos):
+    """--json: the strength the photo got on auto's ladder, the ceiling, SSIMULACRA 2 of the
+    whole photo (it is under 1920x1080); --score puts the score on the human line."""
+    from wmark import api
+
+    result = invoke("embed", photos[0], "--msg", "hi", "--json", "--strength", "0.8")
+    assert result.exit_code == 0, result.output
+    (record,) = records(result)
+    assert record["strength_ceiling"] == 0.8
+    assert any(record["strength"] == pytest.approx(0.8 * share, abs=1e-3) for share in api.LADDER)
+    assert record["ssimulacra2"] < 100 and record["scored_view"] == "full"  # the tiny model marks loud: low
+    assert "warning" in record and record["method"] in ("encoder", "ismark")
+    human = invoke("embed", photos[1], "--msg", "hi", "--score", "--method", "encoder")
+    assert human.exit_code == 0 and "SSIMULACRA 2" in human.stderr and "strength 1" in human.stderr
+
+
+def test_a_large_photo_is_scored_fitted_to_a_screen(kodak_rgb):
+    from wmark import api
+
+    big = np.ascontiguousarray(np.tile(kodak_rgb, (8, 10, 1)))[:1400, :2400]  # wider than 1920
+    score, view = api.quality_score(big, big)
+    assert view == "fitted 1920x1080" and score == pytest.approx(100, abs=0.5)
