@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import payload
+from . import mask, payload
 from .errors import AlreadyMarkedError, InputError, PayloadError, UsageError
-from . import mask
 from .geometry import masked_mark, resize, working
 from .metrics import psnr
 from .payload import Message
@@ -233,7 +232,7 @@ def quality_score(original: np.ndarray, marked: np.ndarray) -> tuple[float, str]
 
     height, width = original.shape[:2]
     fit = min(SCORE_VIEW[0] / width, SCORE_VIEW[1] / height, 1.0)
-    if fit >= 1.0:
+    if fit >= 1.0 or min(height, width) * fit < 8:  # an extreme panorama: its view would be a sliver
         return ssimulacra2(original, marked), "full"
     size = (max(1, round(width * fit)), max(1, round(height * fit)))
     view = [resize(image, *size) for image in (original, marked)]
