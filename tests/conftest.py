@@ -126,9 +126,9 @@ def tiny_zoo(tmp_path_factory, tiny_model, monkeypatch):
                          summary="random weights, for tests")
     monkeypatch.setenv("WMARK_MODELS_DIR", str(folder))
     monkeypatch.setattr(zoo, "MODELS", {"tiny": entry})
-    zoo.load_model.cache_clear()
+    zoo.forget_loaded()
     yield entry
-    zoo.load_model.cache_clear()
+    zoo.forget_loaded()
 
 
 @pytest.fixture(scope="session")

@@ -105,9 +105,9 @@ def test_a_batched_model_gives_the_models_results(tiny_model):
 def batched_on_cpu(monkeypatch):
     """zoo.load_model hands out batched models on the CPU too (as it does on a GPU)."""
     monkeypatch.setattr("wmark.batching.BATCHED_DEVICES", frozenset({"cpu"}))
-    zoo.load_model.cache_clear()
+    zoo.forget_loaded()
     yield
-    zoo.load_model.cache_clear()
+    zoo.forget_loaded()
 
 
 def _embed_and_extract(inputs: list[Path], out: Path, jobs: int) -> tuple[list[dict], list[np.ndarray]]:
@@ -134,7 +134,7 @@ def test_cli_batch_through_shared_passes_matches_one_photo_at_a_time(tmp_path, k
     found, marked = _embed_and_extract(inputs, tmp_path / "batched", jobs=4)
     model = zoo.load_model(zoo.DEFAULT_MODEL, "cpu")
     assert isinstance(model, BatchedModel) and model.decoder.passes > 0
-    zoo.load_model.cache_clear()
+    zoo.forget_loaded()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("wmark.batching.BATCHED_DEVICES", frozenset())
         found_alone, marked_alone = _embed_and_extract(inputs, tmp_path / "alone", jobs=1)

@@ -33,9 +33,9 @@ def two_zoo(tmp_path_factory, tiny_model, monkeypatch):
                                      bits=net.cfg.bits, size=net.cfg.size, summary="random weights, for tests")
     monkeypatch.setenv("WMARK_MODELS_DIR", str(folder))
     monkeypatch.setattr(zoo, "MODELS", entries)
-    zoo.load_model.cache_clear()
+    zoo.forget_loaded()
     yield entries
-    zoo.load_model.cache_clear()
+    zoo.forget_loaded()
 
 
 @pytest.fixture

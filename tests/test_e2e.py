@@ -104,7 +104,8 @@ def test_the_self_check_flags_a_tiny_icon_and_strict_refuses_it(tmp_path, kodak_
     warned = invoke("embed", icon, "--msg", "owner", "--json", "--method", "encoder")
     assert warned.exit_code == 0, warned.output
     record = json.loads(warned.stdout)
-    assert record["robust"] is False and record["survived"] == {"clean": True, "jpeg75": False}
+    # Half the working size: the faint mark of wmark-v5 may not even read back clean.
+    assert record["robust"] is False and record["survived"]["jpeg75"] is False
     assert "not robust" in warned.stderr
     strict = invoke("embed", icon, "--msg", "owner", "-o", tmp_path / "strict.png", "--strict", "--method", "encoder")
     assert strict.exit_code == EXIT_REFUSED and "nothing written" in strict.stderr

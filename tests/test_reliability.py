@@ -219,7 +219,7 @@ def _register(monkeypatch, path: Path) -> None:
                          summary="a test")
     monkeypatch.setenv("WMARK_MODELS_DIR", str(path.parent))
     monkeypatch.setattr(zoo, "MODELS", {"evil": entry})
-    zoo.load_model.cache_clear()
+    zoo.forget_loaded()
 
 
 def _code_carrying(kind: str, marker: Path, path: Path) -> None:
@@ -272,14 +272,14 @@ def test_wrong_sha256_and_truncated_weights_are_refused(tiny_zoo, kodak_file, mo
 
     path = zoo.weights_path(tiny_zoo)
     monkeypatch.setattr(zoo, "MODELS", {"tiny": zoo.ZooEntry(**{**tiny_zoo.__dict__, "sha256": "0" * 64})})
-    zoo.load_model.cache_clear()
+    zoo.forget_loaded()
     result = runner.invoke(app, ["extract", str(kodak_file), "--device", "cpu"])
     assert result.exit_code == EXIT_MODEL and "sha256" in result.stderr and len(error_lines(result)) == 1
 
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     for sha256, words in ((tiny_zoo.sha256, "sha256"), (zoo.sha256_of(path), "damaged")):
         monkeypatch.setattr(zoo, "MODELS", {"tiny": zoo.ZooEntry(**{**tiny_zoo.__dict__, "sha256": sha256})})
-        zoo.load_model.cache_clear()
+        zoo.forget_loaded()
         result = runner.invoke(app, ["embed", str(kodak_file), "--msg", "hi", "--device", "cpu"])
         assert_clean_run(result)
         assert result.exit_code == EXIT_MODEL and words in result.stderr, result.output

@@ -209,18 +209,28 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-@lru_cache(maxsize=4)
 def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> "WatermarkModel":
-    """The packaged model ``name`` on ``device``, verified and in eval mode (cached).
+    """The packaged model ``name`` on ``device``, verified and in eval mode (cached: ``default``
+    and the name it stands for share one copy).
 
     On a GPU it comes as a :class:`wmark.batching.BatchedModel`: photos processed at
     once by several threads share its passes.
     """
+    return _loaded(get_entry(name).name, device)
+
+
+@lru_cache(maxsize=8)
+def _loaded(name: str, device: str) -> "WatermarkModel":
     from . import batching
 
     entry = get_entry(name)
     model = load_weights(weights_path(entry), entry.sha256, device)
     return batching.BatchedModel(model) if device in batching.BATCHED_DEVICES else model  # type: ignore[return-value]
+
+
+def forget_loaded() -> None:
+    """Drop the cached models (tests, and after the zoo changed)."""
+    _loaded.cache_clear()
 
 
 def resolve_device(device: str = "auto") -> str:
