@@ -30,11 +30,15 @@ DEFAULT_MODELS = "wmark-v3,wmark-v4-wide"
 DEFAULT_STRENGTHS = "0.5,1,1.5,2,3"
 
 
-def heldout_eval(data: Path) -> list[Path]:
-    """The held-out photos of the eval folder, in the listing's order."""
+def eval_photos(data: Path, split: str = "heldout") -> list[Path]:
+    """The eval folder's held-out photos in the listing's order (``heldout``), or the others
+    (``tune``: training's validation photos, where settings such as ``mask.GAIN`` are chosen)."""
     listing = (ROOT / "benchmarks" / "heldout.txt").read_text().splitlines()
     names = [line.split("#")[0].strip() for line in listing]
-    return [data / "eval" / name for name in names if name and (data / "eval" / name).is_file()]
+    held = [data / "eval" / name for name in names if name and (data / "eval" / name).is_file()]
+    if split == "heldout":
+        return held
+    return [path for path in sorted((data / "eval").iterdir()) if path not in held]
 
 
 def load(model: str) -> tuple[Any, str]:
@@ -106,12 +110,14 @@ def main() -> None:
     parser.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated names or weights files")
     parser.add_argument("--strengths", default=DEFAULT_STRENGTHS)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--split", choices=("heldout", "tune"), default="heldout",
+                        help="held-out eval photos (results), or the others (choosing settings)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "quality-frontier.md")
     parser.add_argument("--json", type=Path, help="write the points here (default benchmarks/results/)")
     parser.add_argument("--merge", type=Path, nargs="+", help="measure nothing: the points of these --json files")
     args = parser.parse_args()
-    photos = heldout_eval(args.data)[:args.limit]
+    photos = eval_photos(args.data, args.split)[:args.limit]
     points = []
     commands = []
     for earlier in args.merge or []:
@@ -127,8 +133,10 @@ def main() -> None:
                   f"(worst {p['bits_worst_column']} {100 * p['bits_worst']:.1f} %)", flush=True)
     command = " and ".join(commands) or ("python benchmarks/frontier.py " + " ".join(sys.argv[1:])).strip()
     args.out.write_text(markdown(points, command))
-    plot(points, ROOT / "docs" / "quality" / "frontier.png")
-    print(f"wrote {args.out}, docs/quality/frontier.png")
+    picture = args.out.parent / "quality" / "frontier.png"
+    picture.parent.mkdir(exist_ok=True)
+    plot(points, picture)
+    print(f"wrote {args.out}, {picture}")
     if not args.merge:
         results = args.json or ROOT / "benchmarks" / "results" / f"frontier-{dt.date.today().isoformat()}.json"
         results.write_text(json.dumps({"command": command, "points": points}, indent=1))

@@ -79,6 +79,14 @@ def test_a_textured_photo_gets_a_fainter_strength_than_a_flat_one(kodak_rgb):
     assert api.embed(kodak_rgb, "hi", model="wmark-v3", strength=4.0, check=False).strength == 4.0
 
 
+def test_a_faint_rung_is_kept_only_with_a_margin(kodak_rgb, monkeypatch):
+    """A rung under the ceiling must read its bits after a crop of a JPEG within
+    FAINT_MARGIN; with no margin good enough, the same photo is marked at the ceiling."""
+    monkeypatch.setattr(api, "FAINT_MARGIN", -1.0)
+    ceiling = api.embed(kodak_rgb, "hi", model="wmark-v3", strength=4.0)
+    assert (ceiling.method, ceiling.strength) == ("encoder", 4.0) and ceiling.robust
+
+
 def test_a_photo_without_room_for_a_mark_is_told_why(kodak_rgb):
     heat = mask.heatmap(flat(128, (40, 300)))
     assert "tiny" in api.weak_reason(flat(128, (40, 300)), heat, 128)

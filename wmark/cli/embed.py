@@ -56,7 +56,8 @@ def embed(
                                              "against the decoder under the same budget (a few s, up to ~30 s; the "
                                              "ISMark options below); auto: the encoder at 0.5, 0.71 and 1 x --strength, "
                                              "faintest first, keeping the first mark that passes the self-check and "
-                                             "reads back after greyscale, brightness x1.3 and contrast x1.3; else "
+                                             "reads back after JPEG 50, greyscale, brightness x1.3 and contrast x1.3 "
+                                             "(fainter than --strength: with a margin after a crop and JPEG); else "
                                              "ismark.")] = "auto",
     strength: Annotated[float, typer.Option("--strength", min=0.05, max=10.0, metavar="F",
                                             help="Visibility ceiling: no pixel changes by more than F x its "
