@@ -54,6 +54,16 @@ def test_embed_many_into_a_folder_and_extract_them(tiny_zoo, photos, tmp_path):
     assert clean.exit_code == EXIT_NOT_FOUND and "no watermark found" in clean.stdout
 
 
+def test_a_folder_of_one_photo_goes_into_the_output_folder(tiny_zoo, photos, tmp_path):
+    """-o is a folder for a folder (or glob) input even when it holds a single photo today."""
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / photos[0].name).write_bytes(photos[0].read_bytes())
+    result = invoke("-q", "embed", folder, "--hex", "beef", "-o", tmp_path / "marked")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "marked").iterdir()] == [photos[0].name]
+
+
 def test_extract_raw_and_text_modes(tiny_zoo, photos):
     raw = invoke("extract", photos[0], "--raw")
     assert raw.stdout.strip() and set(raw.stdout.strip()) <= {"0", "1"} and len(raw.stdout.strip()) == 64

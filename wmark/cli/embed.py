@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import OutputExistsError, UsageError, WeakMarkError
-from .files import check_output, expand_inputs, load_key, output_path_for, read_input
+from .files import check_output, expand_inputs, load_key, names_many, output_path_for, read_input
 from .options import (BitsOption, ForceOption, HexOption, InputsArgument, JobsOption, JsonOption, KeyOption,
                       MessageSpec, ModelOption, MsgOption, OutputOption, QualityOption, RayOption, RecursiveOption,
                       TimeoutOption)
@@ -112,7 +112,7 @@ def embed(
 
         signer = load_signer(*c2pa_sign)
     paths = expand_inputs(inputs, recursive=recursive)
-    many = len(paths) > 1
+    many = names_many(inputs, paths)
 
     def skipped(destination: Path) -> Outcome:
         note(f"{destination}: exists, skipped (--force replaces it)")
