@@ -184,6 +184,14 @@ def test_embed_reports_the_strength_it_got_and_the_quality(tiny_zoo, photos):
     assert human.exit_code == 0 and "SSIMULACRA 2" in human.stderr and "strength 1" in human.stderr
 
 
+def test_no_score_leaves_the_score_out_of_json(tiny_zoo, photos, tmp_path):
+    result = invoke("embed", photos[0], "--msg", "hi", "--json", "--no-score", "--method", "encoder",
+                    "-o", tmp_path / "out.png")
+    assert result.exit_code == 0, result.output
+    (record,) = records(result)
+    assert record["ssimulacra2"] is None and record["scored_view"] is None and record["psnr"] > 0
+
+
 def test_a_large_photo_is_scored_fitted_to_a_screen(kodak_rgb):
     from wmark import api
 
