@@ -384,9 +384,9 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
         read = _reading_copy(marked, net.cfg.size) if check else marked
         survived = _self_check(read, net, message, bits, key, device, check_jpeg) if check else {}
         colour_checked = check and method == "auto" and used == "encoder"
-        if all(survived.values()) and (not colour_checked or (
-                _holds_colour_edits(read, net, message, bits, key, device)
-                and (rung >= strength or _has_margin(read, net, bits, device)))):
+        if all(survived.values()) and (not colour_checked or (  # the margin first: one pass, fails most
+                (rung >= strength or _has_margin(read, net, bits, device))
+                and _holds_colour_edits(read, net, message, bits, key, device))):
             break
     else:
         if check and method == "auto":

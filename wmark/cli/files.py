@@ -41,8 +41,9 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]], *, recursive: bool =
 def names_many(inputs: Sequence[str | os.PathLike[str]], paths: Sequence[Path]) -> bool:
     """Whether the inputs name several photos: more than one found, or a folder or a glob
     (which may hold one photo today and more tomorrow: its ``-o`` is a folder either way)."""
-    return len(paths) > 1 or any(Path(item).is_dir() or any(ch in os.fspath(item) for ch in "*?[")
-                                 for item in inputs)
+    import glob
+
+    return len(paths) > 1 or any(Path(item).is_dir() or glob.has_magic(os.fspath(item)) for item in inputs)
 
 
 def read_input(path: str | os.PathLike[str]) -> Any:
