@@ -55,7 +55,7 @@ def embed_folder(folder: Path, out: Path, message: list[str], model: str) -> tup
     """Wall seconds of one ``wmark embed`` over ``folder`` and its JSON lines."""
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "wmark", "-q", "embed", str(folder), "-o", str(out), "--json",
-                           "--model", model, *message], capture_output=True, text=True)
+                           "--no-score", "--model", model, *message], capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode not in (0, 1):
         sys.exit(f"wmark embed failed ({done.returncode}): {done.stderr[-500:]}")

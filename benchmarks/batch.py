@@ -69,7 +69,7 @@ def main() -> None:
             for jobs in options.jobs:
                 marked = Path(tmp) / f"out{jobs}"
                 commands = {"embed": ["-q", "embed", str(photos), "--msg", "owner", "-o", str(marked), "--json",
-                                      "--method", options.method],
+                                      "--no-score", "--method", options.method],
                             "extract": ["-q", "extract", str(marked), "--json"]}
                 for name, args in commands.items():
                     seconds, peak, _ = run([*args, "--jobs", str(jobs), "--device", options.device])

@@ -92,20 +92,54 @@ def test_verify_statistics(kodak_rgb, tiny_model):
 
 
 def test_realign_undoes_a_centre_crop():
-    from wmark.noise.layers import affine
+    from wmark.attacks.registry import apply_attack
+    from wmark.geometry import resize
     from wmark.sync import GRID, candidates, realign
 
-    torch.manual_seed(0)
-    image = torch.nn.functional.interpolate(torch.rand(1, 3, 16, 16), size=64, mode="bilinear")
-    zoomed = affine(image, torch.tensor([1 / 1.25]), torch.zeros(1), torch.zeros(1, 2))  # crop 80 %, resize back
+    rng = np.random.default_rng(0)
+    image = resize(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8), 100, 100)
+    zoomed = apply_attack("crop", image, 0.64).astype(np.float32) / 255  # the central 80 px, resized back
+    original = image.astype(np.float32) / 255
     back = realign(zoomed, 1.25, 0.0)
-    centre = slice(12, 52)
-    error = (back - image)[..., centre, centre].abs().mean()
-    assert error < 0.02 and error < (zoomed - image)[..., centre, centre].abs().mean() / 3
-    views = candidates(image)
-    assert views.shape == (len(GRID), 3, 64, 64) and torch.equal(views[0], image[0])
+    centre = slice(20, 80)
+    error = np.abs(back - original)[centre, centre].mean()
+    assert error < 0.005 and error < np.abs(zoomed - original)[centre, centre].mean() / 20
+    turned = realign(realign(original, 1.0, 2.0), 1.0, -2.0)
+    assert np.abs(turned - original)[centre, centre].mean() < 0.005
+    views = candidates(original)
+    assert views.shape == (len(GRID), 100, 100, 3) and np.array_equal(views[0], original)
     mirror = GRID.index((1.0, 0.0, True))
-    assert torch.equal(views[mirror], image[0].flip(-1))
+    assert np.array_equal(views[mirror], original[:, ::-1])
+    small = candidates(original, 50)  # made at 100 px, then shrunk
+    assert small.shape == (len(GRID), 50, 50, 3)
+    np.testing.assert_allclose(small[mirror], original.reshape(50, 2, 50, 2, 3).mean(axis=(1, 3))[:, ::-1], atol=1e-6)
+
+
+def test_search_views_realign_the_photo_before_shrinking_it(kodak_rgb):
+    """A fine mark made at the working size survives a crop's realignment when it is made
+    at the photo's detail, not at the working size (bilinear there blurs it)."""
+    from wmark.attacks.registry import apply_attack
+    from wmark.geometry import resize, working
+    from wmark.sync import GRID, TRIALS, realign, realigned, search_views
+
+    size = 64
+    checker = np.indices((size, size)).sum(axis=0) % 2 * 16.0 - 8.0  # the finest pattern at 64 px
+    photo = np.clip(resize(kodak_rgb, 256, 256).astype(np.float64)
+                    + np.repeat(resize(checker.astype(np.float32), 256, 256, upsample="cubic")[..., None], 3, 2), 0, 255)
+    cropped = apply_attack("crop", photo.astype(np.uint8), 0.64)  # zoom 1.25, a grid point
+    views = search_views(cropped, size)
+    assert views.shape == (TRIALS, 3, size, size) and torch.equal(views[0], working(cropped, size)[0])
+    index = GRID.index((1.25, 0.0, False))
+    torch.testing.assert_close(views[index:index + 1], realigned(cropped, size, 1.25, 0.0))
+    sign = torch.from_numpy(np.sign(checker)).float()
+    centre = slice(16, 48)
+
+    def pattern(view: torch.Tensor) -> float:  # how much of the checkerboard a view carries
+        return float((view.mean(dim=1)[0] * sign)[centre, centre].mean())
+
+    before = pattern(working(photo.astype(np.uint8), size))  # the photo before the crop: ~78 % back, ~36 %
+    at_working_size = torch.from_numpy(realign(working(cropped, size)[0].permute(1, 2, 0).numpy(), 1.25, 0.0))
+    assert pattern(views[index:index + 1]) > 0.7 * before > 1.4 * pattern(at_working_size.permute(2, 0, 1)[None])
 
 
 def test_a_mirrored_mark_is_found(kodak_rgb, tiny_model):

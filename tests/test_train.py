@@ -232,6 +232,40 @@ def test_decoder_enhancing_moves_only_the_decoder(photos):
     assert any(not torch.equal(v, model.decoder.state_dict()[k]) for k, v in decoder.items())
 
 
+def test_enhancing_marks_photos_as_embed_does(photos):
+    import cv2
+
+    from wmark import api
+    from wmark.enhance import EnhanceConfig, _mark
+
+    torch.manual_seed(0)
+    model = WatermarkModel(TINY.model)
+    pixels = [np.ascontiguousarray(p) for p in (PhotoCrops(photos).centre_batch(2, 64) * 255).round()
+              .to(torch.uint8).permute(0, 2, 3, 1).numpy()]
+    bits = torch.randint(0, 2, (2, TINY.model.bits)).float()
+    cfg = EnhanceConfig(strengths=(0.5, 2.0))
+    marked = _mark(model, pixels, bits, cfg, opt=False, rng=np.random.default_rng(0))
+    for photo, row, out in zip(pixels, bits.numpy(), marked):
+        made = [cv2.add(api.encoder_mark(model, photo, row, s, "cpu"), photo, dtype=cv2.CV_8U) for s in cfg.strengths]
+        assert any(np.array_equal(out, image) for image in made)
+        assert not np.array_equal(out, photo)
+
+
+def test_enhancing_draws_the_weakest_attack_most():
+    from wmark.enhance import FAMILIES, draw_attack
+
+    rng = np.random.default_rng(0)
+    errors = dict.fromkeys(FAMILIES, 0.01) | {"rotate": 0.3}
+    families = [draw_attack(errors, 0.5, rng)[0] for _ in range(2000)]
+    assert families.count("rotate") > 3 * families.count("jpeg")
+    even = [draw_attack(errors, 0.0, rng)[0] for _ in range(2000)]
+    assert abs(even.count("rotate") - even.count("jpeg")) < 80
+    assert set(even) == set(FAMILIES)
+    for family in FAMILIES:
+        _, chain = draw_attack(dict.fromkeys(FAMILIES, 0.0) | {family: 1.0}, 1.0, rng)
+        assert (chain == []) == (family == "none")
+
+
 def test_abstaining_makes_the_decoder_unsure_of_unmarked_photos(photos):
     from wmark.enhance import EnhanceConfig, enhance
 
@@ -278,13 +312,14 @@ def test_enhancing_reads_a_mirrored_photo_at_its_alignment():
     from wmark.enhance import _aligned
 
     # A stand-in decoder that reads 16 bits from the top row: mirroring scrambles them.
-    model = SimpleNamespace(decoder=lambda x: x[:, 0, 0, :16] - 0.5)
-    image = (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    model = SimpleNamespace(decoder=lambda x: x[:, 0, 0, :16] - 0.5, cfg=SimpleNamespace(size=32))
+    pixels = (np.random.default_rng(0).random((32, 32, 3)) > 0.5).astype(np.uint8) * 255
+    image = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255
     bits = (model.decoder(image) > 0).float()
-    mirrored = image.flip(-1)
-    assert ((model.decoder(mirrored) > 0).float() == bits).float().mean() < 0.9
-    torch.testing.assert_close(_aligned(model, mirrored, bits), image)
-    torch.testing.assert_close(_aligned(model, image, bits), image)  # already readable: unchanged
+    mirrored = np.ascontiguousarray(pixels[:, ::-1])
+    assert ((model.decoder(image.flip(-1)) > 0).float() == bits).float().mean() < 0.9
+    torch.testing.assert_close(_aligned(model, [mirrored], bits), image)
+    torch.testing.assert_close(_aligned(model, [pixels], bits), image)  # already readable: unchanged
 
 
 def test_the_held_out_split_is_never_trained_or_validated_on(photos, tmp_path):

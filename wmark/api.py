@@ -181,8 +181,8 @@ def encoder_unit(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, devic
     return (unit[:, :1] if net.cfg.luma else unit)[0].permute(1, 2, 0).cpu().numpy()
 
 
-def _full_residual(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, strength: float,
-                   device: str) -> np.ndarray:
+def encoder_mark(net: "WatermarkModel", rgb: np.ndarray, bits: np.ndarray, strength: float,
+                 device: str) -> np.ndarray:
     """The encoder's mark to add to ``rgb`` at ``strength`` (H×W×3 float32, 0..255 levels)."""
     return masked_mark(encoder_unit(net, rgb, bits, device), rgb, strength)
 
@@ -286,10 +286,10 @@ def _has_margin(marked: np.ndarray, net: "WatermarkModel", bits: np.ndarray, dev
     import torch
 
     from .attacks.registry import apply_attack
-    from .sync import realign
+    from .sync import realigned
 
     copy = apply_attack("jpeg", apply_attack("crop", marked, FAINT_CROP), 50)
-    view = realign(working(copy, net.cfg.size), FAINT_CROP ** -0.5, 0.0).to(device)
+    view = realigned(copy, net.cfg.size, FAINT_CROP ** -0.5, 0.0).to(device)
     with torch.no_grad():
         read = (net.decoder(view)[0] > 0).cpu().numpy()
     return float(np.mean(read != bits.astype(bool))) <= FAINT_MARGIN
@@ -360,7 +360,7 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
             raise AlreadyMarkedError(f"image already carries a wmark mark ({old_message.display()!r}); "
                                      "--force replaces it")
         old_bits = _message_bits(old_message, old_net.cfg.bits, old_name, old_key)
-        cover = cv2.subtract(rgb, _full_residual(old_net, rgb, old_bits, 1.0, device), dtype=cv2.CV_8U)
+        cover = cv2.subtract(rgb, encoder_mark(old_net, rgb, old_bits, 1.0, device), dtype=cv2.CV_8U)
     check_jpeg = min(75, saved_quality or 100)
     heat = mask.heatmap(cover)
     if method == "auto" and check:  # unchecked, the ceiling: nothing tells a fainter mark holds
@@ -407,13 +407,11 @@ def decode_probabilities(image: Any, *, model: "str | WatermarkModel" = "default
     when ``search``, the :mod:`wmark.sync` grid and the despeckled photo), and the model name."""
     import torch
 
-    from .sync import candidates, despeckled
+    from .sync import search_views
 
     rgb, _ = _as_rgb(image)
     net, name, device = _model(model, device)
-    work = working(rgb, net.cfg.size).to(device)
-    if search:
-        work = torch.cat([candidates(work), working(despeckled(rgb), net.cfg.size).to(device)])
+    work = (search_views(rgb, net.cfg.size) if search else working(rgb, net.cfg.size)).to(device)
     with torch.no_grad():
         logits = net.decoder(work)
     return torch.sigmoid(logits.double()).cpu().numpy(), name

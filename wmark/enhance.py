@@ -1,29 +1,30 @@
 """ISMark decoder enhancing (paper 002, Algorithm 2): the decoder alone, fine-tuned on
-OPT-embedded images passed through *real* distortions.
+marked photos passed through *real* distortions.
 
-Each of ``iterations`` rounds draws a batch of photo crops and random bits, embeds
-them by OPT embedding (:func:`wmark.ismark.optimise`, from the encoder's output) in a
-share ``opt_share`` of the rounds and by the encoder alone (the mark ``wmark embed``
-makes by default) in the others, so that the decoder reads both, then updates
-the decoder for ``sub_iterations`` steps, each on the batch after one real attack of
-the reference table (PIL/OpenCV, :mod:`wmark.attacks`, "none" included) picked at
-random, minimising MSE(M, σ(D(NO_j(I)))) (Eq. 10), plus, with ``abstain``, that weight
-times MSE(0.5, σ(D(NO_j(C)))) on the unmarked photos C under the same attack: a decoder
-that has no opinion on unmarked content makes its confidence a signal (extract ranks
-alignments by it, verify's p-values assume fair coins). A cropped, turned or mirrored photo
-is read, as ``extract`` reads it, at the alignment of the :mod:`wmark.sync` grid that
-decodes it (the best-matching one). As in :mod:`wmark.api`, the photos
-are ``photo_scale`` times the working size: the residual is upsampled to them, the
-attack hits the photo, and the decoder reads it shrunk back to the working size. The
-encoder is frozen, so marks already made stay readable. The paper runs K = 10,000 rounds of l = 80 steps with
-200-step OPT (15 GPU-days); the defaults here fit a CPU session and are recorded in
-the output weights' folder.
+Each of ``iterations`` rounds draws a batch of photo crops and random bits and marks them
+as :func:`wmark.api.embed` does: the encoder's mark through the perceptual mask
+(:func:`wmark.api.encoder_mark`) at a strength drawn from ``strengths`` (``auto``'s
+ladder), or, in a share ``opt_share`` of the rounds, by OPT embedding
+(:func:`wmark.ismark.mark`, ``auto``'s fallback). It then updates the decoder for
+``sub_iterations`` steps, each on the batch after one real attack (PIL/OpenCV,
+:mod:`wmark.attacks`) drawn from :data:`FAMILIES` with a random setting, more often the
+family the decoder reads worst (``weakest_weight``: the share of draws in proportion to
+each family's recent error rate), minimising MSE(M, σ(D(NO_j(I)))) (Eq. 10), plus, with
+``abstain``, that weight times MSE(0.5, σ(D(NO_j(C)))) on the unmarked photos C under
+the same attack: a decoder that has no opinion on unmarked content makes its confidence
+a signal. A cropped or turned photo is read, as ``extract`` reads it, at the alignment
+of the :mod:`wmark.sync` grid that decodes it (the best-matching one), so the decoder
+learns what is left between grid points. As in :mod:`wmark.api`, the photos are
+``photo_scale`` times the working size: the mark is made for them, the attack hits the
+photo, and the decoder reads it shrunk back to the working size. The encoder is frozen,
+so marks already made stay readable. The paper runs K = 10,000 rounds of l = 80 steps
+with 200-step OPT (15 GPU-days); the defaults here fit a CPU session and are recorded
+in the output weights' folder.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,9 +33,40 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .attacks import REFERENCE, apply_chain
-from .ismark import optimise
+from .attacks import apply_chain
+from .geometry import working
 from .models.network import WatermarkModel
+
+Chain = list[tuple[str, float | int]]
+
+
+def _uniform(low: float, high: float) -> Callable[[np.random.Generator], float]:
+    return lambda rng: float(rng.uniform(low, high))
+
+
+def _either_sign(low: float, high: float) -> Callable[[np.random.Generator], float]:
+    return lambda rng: float(rng.choice((-1, 1)) * rng.uniform(low, high))
+
+
+# Attack families and their settings' ranges, around the reference table's columns and
+# beyond them (a decoder taught the bench's exact settings learns the bench, not the world).
+FAMILIES: dict[str, tuple[str, Callable[[np.random.Generator], float | int]]] = {
+    "none": ("", lambda rng: 0.0),
+    "jpeg": ("jpeg", lambda rng: int(rng.integers(40, 96))),
+    "webp": ("webp", lambda rng: int(rng.integers(50, 96))),
+    "resize": ("resize", _uniform(0.4, 0.9)),
+    "crop": ("crop", _uniform(0.55, 0.95)),
+    "crop-edge": ("crop-edge", _uniform(0.02, 0.15)),
+    "rotate": ("rotate", _either_sign(0.5, 3.0)),
+    "blur": ("blur", _uniform(0.5, 1.5)),
+    "noise": ("noise", _uniform(0.01, 0.03)),
+    "brightness": ("brightness", _uniform(0.7, 1.4)),
+    "contrast": ("contrast", _uniform(0.7, 1.4)),
+    "saturation": ("saturation", _uniform(0.0, 1.5)),
+    "salt-pepper": ("salt-pepper", _uniform(0.005, 0.03)),
+}
+GEOMETRIC = ("crop", "crop-edge", "rotate", "resize")
+THEN_JPEG = 0.3  # share of geometric draws followed by JPEG 50..90 (a crop of a shared photo)
 
 
 @dataclass(frozen=True)
@@ -45,29 +77,46 @@ class EnhanceConfig:
     lr: float = 1e-4
     opt_iterations: int = 20
     opt_share: float = 0.0  # wmark-v2: the encoder's marks only (the paper: 1, OPT-embedded only)
-    strength: float = 1.0
+    strengths: tuple[float, ...] = (0.5, 0.71, 1.0)  # ``auto``'s ladder (wmark.api.LADDER)
+    weakest_weight: float = 0.5
     photo_scale: int = 4
     abstain: float = 0.0  # weight of the unmarked photos' term (read as 0.5: no opinion); 0 in v2/v3
     seed: int = 0
 
 
-def _mark(model: WatermarkModel, photos: torch.Tensor, pixels: list[np.ndarray], bits: torch.Tensor,
-          cfg: EnhanceConfig, opt: bool) -> list[np.ndarray]:
-    """``photos`` (B×3×P×P; ``pixels``: the same as uint8 P×P×3) marked as
-    :func:`wmark.api.embed` marks them (by OPT embedding when ``opt``), as uint8 P×P×3."""
+def draw_attack(errors: dict[str, float], weakest_weight: float, rng: np.random.Generator) -> tuple[str, Chain]:
+    """A family (uniformly, or with ``weakest_weight`` in proportion to ``errors``, each
+    family's recent error rate) and a chain of real attacks with a random setting."""
+    names = list(FAMILIES)
+    uniform = np.full(len(names), 1 / len(names))
+    error = np.array([errors[name] for name in names]) + 1e-3
+    family = names[int(rng.choice(len(names), p=(1 - weakest_weight) * uniform + weakest_weight * error / error.sum()))]
+    attack, setting = FAMILIES[family]
+    chain: Chain = [(attack, setting(rng))] if attack else []
+    if family in GEOMETRIC and rng.random() < THEN_JPEG:
+        chain.append(("jpeg", int(rng.integers(50, 91))))
+    return family, chain
+
+
+def _mark(model: WatermarkModel, pixels: list[np.ndarray], bits: torch.Tensor, cfg: EnhanceConfig,
+          opt: bool, rng: np.random.Generator) -> list[np.ndarray]:
+    """Each photo of ``pixels`` (uint8 P×P×3) marked as :func:`wmark.api.embed` marks it
+    (by OPT embedding when ``opt``) at a strength of ``cfg.strengths``, as uint8 P×P×3."""
     import cv2
 
-    from .geometry import photo_residual
+    from .api import encoder_mark
+    from .ismark import IsmarkOptions, mark
 
-    covers = F.interpolate(photos, size=model.cfg.size, mode="area")
-    if opt and cfg.opt_iterations:
-        residual = optimise(model, covers, bits, cfg.strength, cfg.opt_iterations)
-    else:
-        with torch.no_grad():
-            residual = cfg.strength * model.residual(covers, bits)
-    side = photos.shape[-1]
-    return [cv2.add(photo_residual(r.permute(1, 2, 0).cpu().numpy(), side, side, cfg.strength * model.amplitude),
-                    photo, dtype=cv2.CV_8U) for r, photo in zip(residual, pixels)]
+    device = next(model.parameters()).device.type
+    marked = []
+    for photo, row in zip(pixels, bits.cpu().numpy()):
+        strength = float(rng.choice(cfg.strengths))
+        if opt:
+            options = IsmarkOptions(iterations=cfg.opt_iterations, target_psnr=None)
+            marked.append(mark(model, photo, row, strength, device, options))
+        else:
+            marked.append(cv2.add(encoder_mark(model, photo, row, strength, device), photo, dtype=cv2.CV_8U))
+    return marked
 
 
 def _pixels(photos: torch.Tensor) -> list[np.ndarray]:
@@ -76,24 +125,18 @@ def _pixels(photos: torch.Tensor) -> list[np.ndarray]:
     return [np.ascontiguousarray(photo) for photo in array]
 
 
-def _to_tensor(images: list[np.ndarray], size: int) -> torch.Tensor:
-    import cv2
+def _aligned(model: WatermarkModel, images: list[np.ndarray], bits: torch.Tensor, good: float = 0.9) -> torch.Tensor:
+    """The attacked photos (uint8 H×W×3) at the working size, each as it is when the decoder
+    reads ``good`` of its bits there, else at the view of the sync search where it reads the
+    most (what ``extract`` would find: :func:`wmark.sync.search_views`)."""
+    from .sync import search_views
 
-    same = [image if image.shape[:2] == (size, size) else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-            for image in images]
-    return torch.from_numpy(np.stack(same)).permute(0, 3, 1, 2).float() / 255
-
-
-def _aligned(model: WatermarkModel, attacked: torch.Tensor, bits: torch.Tensor, good: float = 0.9) -> torch.Tensor:
-    """Each image as it is when the decoder reads ``good`` of its bits there, else at the
-    alignment of the sync grid where it reads the most (what ``extract`` would find)."""
-    from .sync import candidates
-
-    out = attacked.clone()
+    size = model.cfg.size
+    out = torch.cat([working(image, size) for image in images])
     with torch.no_grad():
-        accuracy = ((model.decoder(attacked) > 0) == bits.bool()).float().mean(dim=1)
+        accuracy = ((model.decoder(out) > 0) == bits.bool()).float().mean(dim=1)
         for i in torch.nonzero(accuracy < good).flatten().tolist():
-            views = candidates(attacked[i:i + 1])
+            views = search_views(images[i], size)
             scores = ((model.decoder(views) > 0) == bits[i].bool()).float().mean(dim=1)
             out[i] = views[int(scores.argmax())]
     return out
@@ -104,34 +147,37 @@ def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], 
     """Fine-tune ``model.decoder`` in place; ``sample(count, rng)`` gives photos
     (B×3×P×P, P = ``photo_scale`` × the working size). Returns the mean loss of every round."""
     rng = np.random.default_rng(cfg.seed)
-    random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    attacks = list(REFERENCE)
     optimiser = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr)
+    errors = dict.fromkeys(FAMILIES, 0.1)  # each family's recent error rate (moving average)
     history = []
     for round_ in range(cfg.iterations):
         photos = sample(cfg.batch_size, rng)
         bits = torch.randint(0, 2, (cfg.batch_size, model.cfg.bits)).float()
         covers = _pixels(photos)
-        marked = _mark(model, photos, covers, bits, cfg, opt=rng.random() < cfg.opt_share)
+        marked = _mark(model, covers, bits, cfg, opt=rng.random() < cfg.opt_share, rng=rng)
         model.eval()  # batch-norm statistics stay those of training
         losses = []
         for _ in range(cfg.sub_iterations):
-            name = random.choice(attacks)
+            family, chain = draw_attack(errors, cfg.weakest_weight, rng)
             seed = int(rng.integers(1 << 31))
-            attacked = _to_tensor([apply_chain(image, name, seed=seed) for image in marked], model.cfg.size)
-            attacked = _aligned(model, attacked, bits)
-            loss = F.mse_loss(torch.sigmoid(model.decoder(attacked)), bits)
+            attacked = _aligned(model, [apply_chain(image, chain, seed=seed) for image in marked], bits)
+            logits = model.decoder(attacked)
+            loss = F.mse_loss(torch.sigmoid(logits), bits)
             if cfg.abstain:
-                unmarked = _to_tensor([apply_chain(image, name, seed=seed) for image in covers], model.cfg.size)
+                unmarked = torch.cat([working(apply_chain(image, chain, seed=seed), model.cfg.size) for image in covers])
                 loss = loss + cfg.abstain * (torch.sigmoid(model.decoder(unmarked)) - 0.5).square().mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
+            wrong = ((logits.detach() > 0) != bits.bool()).float().mean().item()
+            errors[family] = 0.9 * errors[family] + 0.1 * wrong
         history.append(float(np.mean(losses)))
         if (round_ + 1) % 10 == 0:
-            log(f"enhance round {round_ + 1}/{cfg.iterations} loss {np.mean(history[-10:]):.4f}")
+            worst = sorted(errors, key=errors.get, reverse=True)[:3]
+            log(f"enhance round {round_ + 1}/{cfg.iterations} loss {np.mean(history[-10:]):.4f} "
+                f"worst {', '.join(f'{name} {errors[name]:.3f}' for name in worst)}")
     return history
 
 

@@ -17,7 +17,6 @@ The encoder's mark (``wmark.api``), ISMark (``wmark.ismark``) and training
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -85,17 +84,6 @@ def masked_mark_torch(unit: "torch.Tensor", covers: "torch.Tensor", strength: "f
     else:
         limit = limit * strength
     return (limit * torch.clamp(full / PEAK, -1.0, 1.0)).expand(-1, 3, -1, -1)
-
-
-def photo_residual(residual: np.ndarray, width: int, height: int, rms: float) -> np.ndarray:
-    """A working-size residual (S×S×3, [0, 1] units) resized to the photo (bicubic) and
-    scaled to RMS ``rms``, in 0..255 units: the unmasked path of the energy contract, kept
-    for decoder enhancing (:mod:`wmark.enhance`)."""
-    import cv2
-
-    full = resize(residual, width, height, upsample="cubic")
-    full *= 255.0 * rms / max(cv2.norm(full) / math.sqrt(full.size), 1e-12)
-    return full
 
 
 def within_psnr(rgb: np.ndarray, full: np.ndarray, target_psnr: float | None) -> np.ndarray:

@@ -173,7 +173,7 @@ def _round_trip_taps(scale: int) -> torch.Tensor:
 def _round_trip(photo_size: tuple[int, int] | None, size: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """What becomes of a working-size residual (B×3×S×S) on its way to a photo of
     ``photo_size`` (height, width) and back to the reader: resized up (bicubic, as
-    :func:`wmark.geometry.photo_residual` does) and down again (area, as the reader does).
+    :func:`wmark.geometry.masked_mark` does) and down again (area, as the reader does).
     A whole factor is a small filter (exact; 3 ms an iteration, not 35), as is any
     factor above :data:`ROUND_TRIP_SCALE` (the pair tends to it: 4 % off at 12 MP);
     other sizes are resized as such."""

@@ -7,7 +7,12 @@ mark is out of register. Extraction tries a small grid of inverse geometries and
 keeps the one that decodes (an exhaustive synchronisation search, as classical
 template watermarks do); the model is trained to absorb what is left between grid
 points (``wmark.noise.layers.jitter``) and the constant border an inverse zoom
-leaves (``wmark.noise.layers.border``). One more view is the photo despeckled
+leaves (``wmark.noise.layers.border``). Each realignment is made on the photo at up to
+:data:`SEARCH_SCALE` times the working size and only then shrunk to it: resampling the
+working-size view itself blurs a mark made at that size (wmark-v5, ``--method auto``, the
+first 16 tuning photos at 512²: bits after a crop of 80 % 98.0 -> 99.4 %, 2° rotation
+98.9 -> 99.9 %; messages 87.5 -> 93.8 % and 81.3 -> 100 %; on the worst photo 84 -> 93 %
+of the bits after the crop). One more view is the photo despeckled
 (:func:`despeckled`, a 3×3 median at its own size): salt-and-pepper noise survives the
 downscale as noise far louder than a faint mark, and a median takes it out while a mark
 smooth at that scale passes it (measured on 10 held-out photos at 512², salt and pepper
@@ -19,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 # (zoom, angle, mirrored): zoom of the suspect's content (a crop of 1/zoom of the side,
 # resized back), its rotation in degrees, and whether it is a left-right mirror. Zoom
@@ -31,6 +35,7 @@ GRID: tuple[tuple[float, float, bool], ...] = (
     (1.0, 0.0, True),
 )
 TRIALS = len(GRID) + 1  # the grid and the despeckled photo
+SEARCH_SCALE = 4  # realignments are made at up to this many times the working size
 
 
 def despeckled(rgb: np.ndarray) -> np.ndarray:
@@ -40,32 +45,64 @@ def despeckled(rgb: np.ndarray) -> np.ndarray:
     return cv2.medianBlur(np.ascontiguousarray(rgb), 3)
 
 
-def realign(image: torch.Tensor, zoom: float, angle: float) -> torch.Tensor:
-    """``image`` (B×3×S×S) shrunk by ``zoom`` and turned back by ``angle`` degrees about
-    its centre; the uncovered border gets the image's mean colour."""
-    batch = image.shape[0]
-    rad = torch.tensor(-angle * torch.pi / 180, dtype=image.dtype)
-    theta = torch.zeros(batch, 2, 3, dtype=image.dtype)
-    theta[:, 0, 0] = zoom * torch.cos(rad)
-    theta[:, 0, 1] = -zoom * torch.sin(rad)
-    theta[:, 1, 0] = zoom * torch.sin(rad)
-    theta[:, 1, 1] = zoom * torch.cos(rad)
-    grid = F.affine_grid(theta.to(image.device), list(image.shape), align_corners=False)
-    moved = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    covered = F.grid_sample(torch.ones_like(image[:, :1]), grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=False)
-    mean = image.mean(dim=(2, 3), keepdim=True)
-    return moved + (1 - covered) * mean
+def realign(view: np.ndarray, zoom: float, angle: float) -> np.ndarray:
+    """``view`` (S×S×3 float32) shrunk by ``zoom`` and turned back by ``angle`` degrees
+    about its centre (bilinear); the uncovered border gets the view's mean colour."""
+    import cv2
+
+    side = view.shape[0]
+    rad = np.deg2rad(-angle)
+    linear = zoom * np.array([[np.cos(rad), -np.sin(rad)], [np.sin(rad), np.cos(rad)]])
+    centre = np.full(2, (side - 1) / 2)
+    source = np.hstack([linear, (centre - linear @ centre)[:, None]])  # output pixel -> source pixel
+    mean = tuple(float(v) for v in view.reshape(-1, view.shape[2]).mean(axis=0))
+    return cv2.warpAffine(view, source, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=mean)
 
 
-def candidates(image: torch.Tensor) -> torch.Tensor:
-    """Every realignment of the grid for one image (1×3×S×S) -> TRIALS×3×S×S; the first
-    is the image itself."""
+def candidates(view: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Every realignment of the grid for one view (D×D×3 float32) -> len(GRID)×S×S×3,
+    each shrunk to ``size`` (S; D when None) after it is made; the first is the view itself."""
+    from .geometry import resize
+
     views = []
     for zoom, angle, mirrored in GRID:
-        view = image if (zoom, angle) == (1.0, 0.0) else realign(image, zoom, angle)
-        views.append(view.flip(-1) if mirrored else view)
-    return torch.cat(views)
+        moved = view if (zoom, angle) == (1.0, 0.0) else realign(view, zoom, angle)
+        moved = moved[:, ::-1] if mirrored else moved
+        views.append(resize(np.ascontiguousarray(moved), size or view.shape[1], size or view.shape[0]))
+    return np.stack(views)
+
+
+def detailed(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The photo (H×W×3 uint8) squared as :func:`wmark.geometry.working` makes it (D×D×3
+    float32 in [0, 1]), at up to :data:`SEARCH_SCALE` times the working ``size`` (never
+    above its short side): where realignments are made, before they are shrunk to ``size``
+    (resampling the working-size view itself blurs a mark made at that size)."""
+    from .geometry import resize
+
+    side = min(SEARCH_SCALE * size, max(size, min(rgb.shape[:2])))
+    return resize(rgb, side, side).astype(np.float32) / 255.0
+
+
+def _tensor(views: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(views)).permute(0, 3, 1, 2)
+
+
+def realigned(rgb: np.ndarray, size: int, zoom: float, angle: float) -> torch.Tensor:
+    """The photo realigned by ``zoom`` and ``angle`` (:func:`realign`) at the working
+    ``size``: a 1×3×S×S tensor as :func:`wmark.geometry.working` gives."""
+    from .geometry import resize
+
+    return _tensor(resize(realign(detailed(rgb, size), zoom, angle), size, size)[None])
+
+
+def search_views(rgb: np.ndarray, size: int) -> torch.Tensor:
+    """Every view extraction tries of a photo (H×W×3 uint8), at the working ``size``:
+    TRIALS×3×S×S, the photo as it is first, then the rest of the grid, then despeckled."""
+    from .geometry import working
+
+    return torch.cat([working(rgb, size), _tensor(candidates(detailed(rgb, size), size)[1:]),
+                      working(despeckled(rgb), size)])
 
 
 def confidence(rows: np.ndarray) -> np.ndarray:
