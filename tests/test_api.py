@@ -124,8 +124,8 @@ def test_search_views_realign_the_photo_before_shrinking_it(kodak_rgb):
 
     size = 64
     checker = np.indices((size, size)).sum(axis=0) % 2 * 16.0 - 8.0  # the finest pattern at 64 px
-    photo = np.clip(resize(kodak_rgb, 256, 256).astype(np.float64)
-                    + np.repeat(resize(checker.astype(np.float32), 256, 256, upsample="cubic")[..., None], 3, 2), 0, 255)
+    grain = resize(checker.astype(np.float32), 256, 256, upsample="cubic")[..., None]
+    photo = np.clip(resize(kodak_rgb, 256, 256).astype(np.float64) + np.repeat(grain, 3, axis=2), 0, 255)
     cropped = apply_attack("crop", photo.astype(np.uint8), 0.64)  # zoom 1.25, a grid point
     views = search_views(cropped, size)
     assert views.shape == (TRIALS, 3, size, size) and torch.equal(views[0], working(cropped, size)[0])

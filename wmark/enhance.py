@@ -108,11 +108,11 @@ def _mark(model: WatermarkModel, pixels: list[np.ndarray], bits: torch.Tensor, c
     from .ismark import IsmarkOptions, mark
 
     device = next(model.parameters()).device.type
+    options = IsmarkOptions(iterations=cfg.opt_iterations, target_psnr=None)  # auto's fallback, shorter
     marked = []
     for photo, row in zip(pixels, bits.cpu().numpy()):
         strength = float(rng.choice(cfg.strengths))
         if opt:
-            options = IsmarkOptions(iterations=cfg.opt_iterations, target_psnr=None)
             marked.append(mark(model, photo, row, strength, device, options))
         else:
             marked.append(cv2.add(encoder_mark(model, photo, row, strength, device), photo, dtype=cv2.CV_8U))
@@ -165,7 +165,8 @@ def enhance(model: WatermarkModel, sample: Callable[[int, np.random.Generator], 
             logits = model.decoder(attacked)
             loss = F.mse_loss(torch.sigmoid(logits), bits)
             if cfg.abstain:
-                unmarked = torch.cat([working(apply_chain(image, chain, seed=seed), model.cfg.size) for image in covers])
+                unmarked = torch.cat([working(apply_chain(image, chain, seed=seed), model.cfg.size)
+                                      for image in covers])
                 loss = loss + cfg.abstain * (torch.sigmoid(model.decoder(unmarked)) - 0.5).square().mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
