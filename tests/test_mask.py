@@ -87,6 +87,19 @@ def test_a_faint_rung_is_kept_only_with_a_margin(kodak_rgb, monkeypatch):
     assert (ceiling.method, ceiling.strength) == ("encoder", 4.0) and ceiling.robust
 
 
+def test_the_margin_also_reads_after_webp(kodak_rgb, monkeypatch):
+    """A faint mark that a WebP copy loses has no margin, whatever the crop of a JPEG reads."""
+    from wmark.attacks import registry
+
+    marked = api.embed(kodak_rgb, "hi", model="wmark-v3", strength=4.0, method="encoder")
+    net, _, device = api._model("wmark-v3", "cpu")
+    assert api._has_margin(np.asarray(marked.image), net, marked.bits, device)
+    plain = registry.apply_attack
+    monkeypatch.setattr(registry, "apply_attack", lambda name, rgb, value: (
+        kodak_rgb if name == "webp" else plain(name, rgb, value)))
+    assert not api._has_margin(np.asarray(marked.image), net, marked.bits, device)
+
+
 def test_a_photo_without_room_for_a_mark_is_told_why(kodak_rgb):
     heat = mask.heatmap(flat(128, (40, 300)))
     assert "tiny" in api.weak_reason(flat(128, (40, 300)), heat, 128)

@@ -209,11 +209,12 @@ AUTO_CHECKS = (("jpeg", 50), ("saturation", 0.0), ("brightness", 1.3), ("contras
 # Strengths ``auto`` tries, as shares of the ``strength`` ceiling, faintest first (3 dB apart):
 # the first whose mark passes every self-check is kept, then ISMark at the ceiling.
 LADDER = (0.5, 0.71, 1.0)
-# A rung under the ceiling is kept only with a margin: after a crop keeping FAINT_CROP of
-# the area (resized back) and JPEG 50, at most FAINT_MARGIN of its raw bits read wrong,
-# read realigned to that crop. A mark that only just reads back after one edit is lost
-# after two (a crop of a JPEG): the ceiling is safer.
+# A rung under the ceiling is kept only with a margin: at most FAINT_MARGIN of its raw bits
+# read wrong after a crop keeping FAINT_CROP of the area (resized back) and JPEG 50, read
+# realigned to that crop, and after WebP at FAINT_WEBP. A mark that only just reads back
+# after one edit is lost after two (a crop of a JPEG) or after another codec: the ceiling is safer.
 FAINT_CROP = 0.8
+FAINT_WEBP = 75
 FAINT_MARGIN = 0.03
 # A photo whose mean JND is under this many levels is flat: little texture to hide a mark in.
 FLAT_JND = 4.5
@@ -282,17 +283,19 @@ def _holds_colour_edits(marked: np.ndarray, net: "WatermarkModel", message: Mess
 
 def _has_margin(marked: np.ndarray, net: "WatermarkModel", bits: np.ndarray, device: str) -> bool:
     """Whether at most :data:`FAINT_MARGIN` of ``bits`` read wrong after a crop of
-    :data:`FAINT_CROP` and JPEG 50 (one decoder pass: the crop's alignment is known)."""
+    :data:`FAINT_CROP` and JPEG 50, and after WebP at :data:`FAINT_WEBP` (one decoder pass:
+    the crop's alignment is known)."""
     import torch
 
     from .attacks.registry import apply_attack
     from .sync import realigned
 
-    copy = apply_attack("jpeg", apply_attack("crop", marked, FAINT_CROP), 50)
-    view = realigned(copy, net.cfg.size, FAINT_CROP ** -0.5, 0.0).to(device)
+    cropped = apply_attack("jpeg", apply_attack("crop", marked, FAINT_CROP), 50)
+    views = torch.cat([realigned(cropped, net.cfg.size, FAINT_CROP ** -0.5, 0.0),
+                       working(apply_attack("webp", marked, FAINT_WEBP), net.cfg.size)]).to(device)
     with torch.no_grad():
-        read = (net.decoder(view)[0] > 0).cpu().numpy()
-    return float(np.mean(read != bits.astype(bool))) <= FAINT_MARGIN
+        read = (net.decoder(views) > 0).cpu().numpy()
+    return bool(np.all(np.mean(read != bits.astype(bool), axis=1) <= FAINT_MARGIN))
 
 
 def _reading_copy(rgb: np.ndarray, size: int) -> np.ndarray:

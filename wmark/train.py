@@ -18,7 +18,7 @@ import os
 import random
 import signal
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -115,6 +115,11 @@ PRESETS: dict[str, TrainConfig] = {
         val_every=10, val_images=2, checkpoint_seconds=3600.0,
     ),
 }
+
+
+# Probe (issue 32): v5's recipe without the blob penalty, to measure what that perceptual
+# term buys at the same steps, seed and energy control.
+PRESETS["v5-noblob"] = replace(PRESETS["v5"], coarse_weight=0.0)
 
 
 def _ramp(step: int, span: tuple[int, int]) -> float:
