@@ -304,6 +304,13 @@ def test_the_train_command(photos, tmp_path):
     assert zoo.load_weights(tmp_path / "enh" / "model.pt").cfg == TINY.model
     bad = runner.invoke(app, ["train", "--preset", "nope", "--data", str(photos), "--out", str(run)])
     assert bad.exit_code == 2 and "unknown preset" in bad.output
+    import typing
+
+    from wmark.cli import models
+    from wmark.train import PRESETS
+
+    option = typing.get_type_hints(models.train, include_extras=True)["preset"].__metadata__[0]
+    assert set(option.help.split("(")[1].split(")")[0].split(", ")) == set(PRESETS)  # the help names every preset
 
 
 def test_enhancing_reads_a_mirrored_photo_at_its_alignment():

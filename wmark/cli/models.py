@@ -45,7 +45,7 @@ def models(json_output: JsonOption = False) -> None:
 def train(
     data: Annotated[Path, typer.Option("--data", metavar="DIR", help="Folder of training photos.")],
     out: Annotated[Path, typer.Option("--out", metavar="RUN_DIR", help="Run folder: checkpoint, weights, log.")],
-    preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Training preset (default, v4, v4-wide, v5, tiny).")]
+    preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Training preset (default, v4, v4-wide, v5, v5-noblob, tiny).")]
     = "default",
     config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE", show_default=False,
                                                    help="JSON training config (overrides --preset).")] = None,
