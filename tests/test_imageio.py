@@ -86,6 +86,13 @@ def test_jpeg_defaults_to_quality_95_and_full_chroma(tmp_path, kodak_rgb):
         write_image(tmp_path / "bad.jpg", kodak_rgb, quality=0)
 
 
+def test_as_saved_is_what_a_written_jpeg_reads_back_as(tmp_path, kodak_rgb):
+    from wmark.imageio import as_saved
+
+    written = read_image(write_image(tmp_path / "out.jpg", kodak_rgb, quality=92)).rgb
+    assert np.array_equal(as_saved(kodak_rgb, 92), written) and not np.array_equal(written, kodak_rgb)
+
+
 @pytest.mark.parametrize("quality", [10, 35, 50, 75, 88, 90, 95, 99, 100])
 @pytest.mark.parametrize("subsampling", [0, 2])
 def test_jpeg_quality_is_estimated_from_the_tables(kodak_rgb, quality, subsampling, tmp_path):

@@ -24,6 +24,7 @@ import numpy as np
 from . import mask, payload
 from .errors import AlreadyMarkedError, InputError, PayloadError, UsageError
 from .geometry import masked_mark, resize, working
+from .imageio import as_saved
 from .metrics import psnr
 from .payload import Message
 
@@ -331,8 +332,9 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
     optimisation against the decoder under the same budget, up to ~30 s on a CPU;
     :mod:`wmark.ismark`) or ``auto``: the encoder at each strength of the :data:`LADDER`
     up to the ceiling, faintest first, keeping the first mark that passes the self-check
-    and reads back after each edit of :data:`AUTO_CHECKS` (under the ceiling, also with
-    the margin of :func:`_has_margin`); then ISMark at the ceiling. When none passes,
+    and reads back after each edit of :data:`AUTO_CHECKS`, made to the output as saved (a
+    JPEG at ``saved_quality`` when given: :func:`wmark.imageio.as_saved`; under the
+    ceiling, also with the margin of :func:`_has_margin`); then ISMark at the ceiling. When none passes,
     ISMark's mark is kept and ``warning`` says why (:func:`weak_reason`). ``ismark``: the
     ISMark settings (:class:`wmark.ismark.IsmarkOptions`); ignored by the encoder.
     ``score``: also give the SSIMULACRA 2 of the result (:func:`quality_score`).
@@ -389,7 +391,8 @@ def embed(image: Any, message: Message | str | bytes, *, model: "str | Watermark
         colour_checked = check and method == "auto" and used == "encoder"
         if all(survived.values()) and (not colour_checked or (  # the margin first: one pass, fails most
                 (rung >= strength or _has_margin(read, net, bits, device))
-                and _holds_colour_edits(read, net, message, bits, key, device))):
+                and _holds_colour_edits(read if saved_quality is None else as_saved(read, saved_quality),
+                                        net, message, bits, key, device))):
             break
     else:
         if check and method == "auto":

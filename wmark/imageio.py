@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import errno
 import glob
+import io
 import math
 import os
 import re
@@ -432,6 +433,17 @@ def output_quality(fmt: str, like: LoadedImage | None = None, quality: int | Non
     if fmt == "JPEG" and like is not None and like.format == "JPEG" and like.jpeg_quality:
         return like.jpeg_quality
     return DEFAULT_JPEG_QUALITY
+
+
+def as_saved(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """``rgb`` (H×W×3 uint8) as it reads back from a JPEG that :func:`write_image` writes at ``quality``."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buffer, "JPEG", **_save_options("JPEG", None, quality))
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def _save_options(fmt: str, like: LoadedImage | None, quality: int | None) -> dict[str, object]:
