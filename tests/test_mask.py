@@ -87,6 +87,17 @@ def test_a_faint_rung_is_kept_only_with_a_margin(kodak_rgb, monkeypatch):
     assert (ceiling.method, ceiling.strength) == ("encoder", 4.0) and ceiling.robust
 
 
+def test_auto_edits_the_output_as_it_will_be_saved(kodak_rgb, monkeypatch):
+    """With a lossy output, auto's edits are made to the JPEG of the mark at that quality."""
+    saved = []
+    plain = api.as_saved
+    monkeypatch.setattr(api, "as_saved", lambda rgb, quality: saved.append(quality) or plain(rgb, quality))
+    api.embed(kodak_rgb, "hi", model="wmark-v3", strength=4.0)
+    assert saved == []
+    result = api.embed(kodak_rgb, "hi", model="wmark-v3", strength=4.0, saved_quality=80)
+    assert saved and set(saved) == {80} and result.robust
+
+
 def test_the_margin_also_reads_after_webp(kodak_rgb, monkeypatch):
     """A faint mark that a WebP copy loses has no margin, whatever the crop of a JPEG reads."""
     from wmark.attacks import registry
